@@ -1,0 +1,35 @@
+# evalhouse: set-up, demo, tests. Every target creates or updates .venv first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := demo
+
+.PHONY: demo test check bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf warehouse/data warehouse/evalhouse.json warehouse/evalhouse.duckdb
+	$(BIN)/evalhouse ingest tests/fixtures/so8t/good
+	$(BIN)/evalhouse summary --by model
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine cli.py tests
+	$(BIN)/ruff format --check engine cli.py tests
+	$(BIN)/mypy
+
+check: lint test
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) warehouse/data warehouse/evalhouse.* warehouse/.lock

@@ -1,0 +1,284 @@
+"""The evalhouse command line. Engine errors become ``Error: ...`` lines here and nowhere else.
+
+Heavy modules (duckdb, polars, scipy, pyarrow) are imported inside the commands that use them so
+that ``evalhouse --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from engine import __version__
+from engine.errors import EvalhouseError, WarehouseError
+
+DEFAULT_WAREHOUSE = "./warehouse"
+
+# Exit codes: 0 ok, 1 failure (engine error, rejected input under --strict, a failed gate), 2 usage.
+
+
+def _fail(exc: EvalhouseError) -> None:
+    click.echo(f"Error: {exc}", err=True)
+    if exc.hint:
+        click.echo(f"Hint: {exc.hint}", err=True)
+    sys.exit(1)
+
+
+def engine_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn engine exceptions into an ``Error:`` line and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EvalhouseError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: nothing from this run was written.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+warehouse_option = click.option(
+    "--warehouse",
+    "-w",
+    envvar="EVALHOUSE_WAREHOUSE",
+    default=DEFAULT_WAREHOUSE,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Warehouse folder (env EVALHOUSE_WAREHOUSE).",
+)
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "markdown"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+
+
+def emit(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
+    from engine.tabular import render
+
+    click.echo(render(columns, rows, fmt))
+
+
+def query(warehouse: str, sql: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    from engine.warehouse import connect, open_warehouse
+
+    wh = open_warehouse(warehouse)
+    con = connect(wh)
+    try:
+        cur = con.execute(sql, params or [])
+        columns = [d[0] for d in cur.description or []]
+        return columns, cur.fetchall()
+    except Exception as exc:  # duckdb's errors carry the message users need
+        if type(exc).__module__.startswith("duckdb") or "duckdb" in type(exc).__module__:
+            raise EvalhouseError(f"query failed: {exc}") from None
+        raise
+    finally:
+        con.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="evalhouse")
+def main() -> None:
+    """evalhouse: a columnar analytics warehouse for LLM benchmark results.
+
+    \b
+    Example:
+      evalhouse ingest results/ && evalhouse summary --by model,category
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@warehouse_option
+@click.option("--strict", is_flag=True, help="Any rejected file: write nothing and exit 1.")
+@click.option("--no-wait", is_flag=True, help="Fail instead of waiting when another ingest holds the lock.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Processes to use (default: cores).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
+@engine_errors
+def ingest(paths: tuple[str, ...], warehouse: str, strict: bool, no_wait: bool, workers: int | None,
+           quiet: bool) -> None:  # fmt: skip
+    """Ingest result files and folders into the warehouse.
+
+    Unchanged files are skipped, changed files replace their earlier rows, the same content under
+    a second path is recorded as a duplicate, and files that cannot be read are recorded as
+    rejected with the reason. The whole run is committed at once.
+
+    \b
+    Example:
+      evalhouse ingest results/ runs/model-a_q8_0_results.json
+    """
+    from engine.ingest import ingest as run_ingest
+    from engine.warehouse import open_warehouse
+
+    wh = open_warehouse(warehouse, create=True)
+    with _progress(quiet) as progress:
+        report = run_ingest(
+            wh,
+            paths,
+            strict=strict,
+            workers=workers,
+            wait=not no_wait,
+            on_wait=lambda: click.echo("Waiting for another ingest to finish...", err=True),
+            progress=progress,
+        )
+    if not quiet:
+        for o in report.rejected:
+            click.echo(f"rejected: {o.reason}", err=True)
+        if report.skipped:
+            click.echo(f"skipped {len(report.skipped)} file(s) that are not result files by extension", err=True)
+    counts = ", ".join(f"{report.count(s)} {s}" for s in ("ingested", "unchanged", "duplicate", "not-results",
+                                                          "rejected"))  # fmt: skip
+    retired = f", {report.retired_runs} run(s) replaced" if report.retired_runs else ""
+    click.echo(f"{len(report.offers)} file(s): {counts}; {report.rows} row(s) added{retired} (batch {report.batch_id})")
+
+
+class _progress:
+    """A rich progress bar on a terminal; nothing otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> Callable[[str, int, int], None] | None:
+        if not self.enabled:
+            return None
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True)
+        self.bar.start()
+        return self.update
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        if phase not in self.tasks:
+            self.tasks[phase] = self.bar.add_task(f"{phase} files", total=total)
+        self.bar.update(self.tasks[phase], completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+@main.command()
+@warehouse_option
+@format_option
+@click.option("--status", type=click.Choice(["ingested", "unchanged", "duplicate", "not-results", "rejected"]),
+              multiple=True, help="Only these statuses (repeatable).")  # fmt: skip
+@click.option("--all", "history", is_flag=True, help="Every offer, not only the latest per file.")
+@engine_errors
+def files(warehouse: str, fmt: str, status: tuple[str, ...], history: bool) -> None:
+    """Show the ingest ledger: the latest status of every file offered.
+
+    \b
+    Example:
+      evalhouse files --status rejected
+    """
+    source = "files" if history else "(SELECT * FROM files QUALIFY row_number() OVER (PARTITION BY path ORDER BY batch_id DESC) = 1)"
+    where = "WHERE list_contains($statuses, status)" if status else ""
+    sql = f"SELECT path, status, format, rows, reason, batch_id FROM {source} AS f {where} ORDER BY path, batch_id"
+    emit(*query(warehouse, sql, {"statuses": list(status)} if status else None), fmt)
+
+
+@main.command()
+@warehouse_option
+@format_option
+@engine_errors
+def models(warehouse: str, fmt: str) -> None:
+    """List models with their base, quantization, runs and items.
+
+    \b
+    Example:
+      evalhouse models --format csv
+    """
+    emit(*query(warehouse, "SELECT * FROM models ORDER BY model_base, model"), fmt)
+
+
+SUMMARY_VIEWS = {
+    "model": ("model_summary", ["model"]),
+    "category": ("category", ["category"]),
+    "benchmark": ("benchmark", ["benchmark"]),
+    "model,category": ("model_category_summary", ["model", "category"]),
+    "model,benchmark": ("benchmark_summary", ["model", "benchmark"]),
+}
+
+
+@main.command()
+@click.option("--by", type=click.Choice(list(SUMMARY_VIEWS)), default="model", show_default=True,
+              help="Grouping.")  # fmt: skip
+@warehouse_option
+@format_option
+@engine_errors
+def summary(by: str, warehouse: str, fmt: str) -> None:
+    """Score statistics (n, mean, std, sem, min, median, max) by model, category or benchmark.
+
+    \b
+    Example:
+      evalhouse summary --by model,category --format markdown
+    """
+    view, keys = SUMMARY_VIEWS[by]
+    order = ", ".join(keys)
+    if view in ("category", "benchmark"):
+        col = f"coalesce({view}, 'unknown')" if view == "benchmark" else view
+        sql = (
+            f"SELECT {col} AS {view}, metric, count(score) AS n, avg(score) AS mean, stddev_samp(score) AS std, "
+            "stddev_samp(score) / sqrt(count(score)) AS sem, min(score) AS min, median(score)::DOUBLE AS median, "
+            f"max(score) AS max FROM scores GROUP BY ALL ORDER BY {view}, metric"
+        )
+    else:
+        sql = f"SELECT * FROM {view} ORDER BY {order}, metric"
+    emit(*query(warehouse, sql), fmt)
+
+
+@main.command()
+@click.argument("statement")
+@warehouse_option
+@format_option
+@engine_errors
+def sql(statement: str, warehouse: str, fmt: str) -> None:
+    """Run a SQL query against the warehouse views.
+
+    \b
+    Example:
+      evalhouse sql "SELECT model, avg(score) FROM scores GROUP BY model"
+    """
+    emit(*query(warehouse, statement), fmt)
+
+
+@main.command()
+@warehouse_option
+@engine_errors
+def shell(warehouse: str) -> None:
+    """Open the DuckDB shell on the warehouse's views (needs the `duckdb` command).
+
+    \b
+    Example:
+      evalhouse shell
+    """
+    from engine.warehouse import open_warehouse
+
+    wh = open_warehouse(warehouse)
+    exe = shutil.which("duckdb") or _beside_python("duckdb")
+    if not exe:
+        raise WarehouseError("the DuckDB shell (`duckdb`) is not installed", hint="pip install duckdb-cli")
+    os.execv(exe, [exe, str(wh.db_path)])
+
+
+def _beside_python(name: str) -> str | None:
+    candidate = os.path.join(os.path.dirname(sys.executable), name)
+    return candidate if os.access(candidate, os.X_OK) else None
+
+
+if __name__ == "__main__":
+    main()

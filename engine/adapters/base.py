@@ -1,0 +1,236 @@
+"""What every adapter shares: the source file it reads and the run it builds.
+
+An adapter module has ``NAME`` (its ``source_format``), ``detect(source) -> bool`` and
+``read(source) -> list[RunBuilder]``. ``read`` raises ``BadResultFile`` naming the field at fault;
+it returns an empty list for a file that holds no scores (recorded as ``not-results``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+import orjson
+
+from engine.errors import BadResultFile
+from engine.modelname import split_model
+from engine.schema import SCORES, TEXTS
+
+# Per-sample columns the builder fills (run_id and model are filled in when the run is written).
+SCORE_FIELDS = [c for c in SCORES.names if c not in ("run_id", "model")]
+TEXT_FIELDS = [c for c in TEXTS.names if c != "run_id"]
+METRIC_FIELDS = ["benchmark", "category", "task", "metric", "filter", "value", "stderr", "n", "higher_is_better"]
+
+# Metric names whose lower values are better; anything else is taken as higher-is-better unless
+# the source says otherwise.
+_LOWER_IS_BETTER = ("loss", "perplexity", "ppl", "error", "wer", "cer", "bits_per_byte", "bpb", "latency")
+
+
+def higher_is_better(metric: str) -> bool:
+    """Direction of a metric judged from its name.
+
+    >>> higher_is_better("acc"), higher_is_better("word_perplexity"), higher_is_better("eval_loss")
+    (True, False, False)
+    """
+    low = metric.lower()
+    return not any(word in low for word in _LOWER_IS_BETTER)
+
+
+class Source:
+    """A file offered to ingest: its path and bytes, parsed lazily."""
+
+    def __init__(self, path: str, data: bytes, sha256: str) -> None:
+        self.path, self.data, self.sha256 = path, data, sha256
+
+    @cached_property
+    def json(self) -> Any:
+        """The file parsed as JSON (a UTF-8 BOM is tolerated); raises BadResultFile."""
+        data = self.data[3:] if self.data.startswith(b"\xef\xbb\xbf") else self.data
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise BadResultFile(self.path, "(file)", f"not valid JSON: {exc}") from None
+
+    def looks_like_json(self) -> bool:
+        head = self.data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+        return head[:1] in (b"{", b"[")
+
+
+def parse_time(value: Any, path: str, field: str) -> datetime | None:
+    """An ISO-8601 string or Unix seconds as a naive datetime; None for None/''."""
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, tz=UTC).replace(tzinfo=None) if math.isfinite(value) else None
+        ts = datetime.fromisoformat(str(value))
+        return ts.replace(tzinfo=None) if ts.tzinfo is None else ts.astimezone(tz=None).replace(tzinfo=None)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise BadResultFile(path, field, f"{value!r} is not a time (ISO 8601 or Unix seconds)") from None
+
+
+def to_score(value: Any, path: str, field: str) -> float:
+    """A finite float from a number or a bool; anything else is a BadResultFile."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        score = float(value)
+        if math.isfinite(score):
+            return score
+        raise BadResultFile(path, field, f"{value!r} is not a finite number")
+    raise BadResultFile(path, field, f"{value!r} is not a number")
+
+
+def to_float_or_none(value: Any, path: str, field: str) -> float | None:
+    if value is None:
+        return None
+    return to_score(value, path, field) if not isinstance(value, bool) else float(value)
+
+
+def question_key(text: str) -> str:
+    """Item key for sources that only have the question text."""
+    return "q:" + hashlib.sha1(text.strip().encode("utf-8")).hexdigest()[:16]
+
+
+def scalar_attributes(item: dict[str, Any], used: frozenset[str]) -> str | None:
+    """The item's leftover scalar fields as JSON text (None if there are none)."""
+    rest = {k: v for k, v in item.items() if k not in used and (v is None or isinstance(v, (str, int, float, bool)))}
+    return orjson.dumps(rest, option=orjson.OPT_SORT_KEYS).decode() if rest else None
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+class RunBuilder:
+    """Collects one run's rows column by column (cheaper than a dict per row)."""
+
+    def __init__(
+        self,
+        key: str,
+        model: str,
+        *,
+        started_at: datetime | None = None,
+        metadata: dict[str, Any] | None = None,
+        harness: str | None = None,
+        status: str | None = None,
+        model_base: str | None = None,
+        quantization: str | None = None,
+    ) -> None:
+        self.key, self.model = key, model
+        base, quant = split_model(model)
+        self.model_base = model_base or base
+        self.quantization = quantization if model_base else quant
+        self.started_at, self.harness, self.status = started_at, harness, status
+        self.metadata = metadata or {}
+        self.scores: dict[str, list[Any]] = {f: [] for f in SCORE_FIELDS}
+        self.texts: dict[str, list[Any]] = {f: [] for f in TEXT_FIELDS}
+        self.metrics: dict[str, list[Any]] = {f: [] for f in METRIC_FIELDS}
+        self._answers = 0
+
+    def add_answer(
+        self,
+        item_id: str,
+        scores: dict[str, float],
+        *,
+        benchmark: str | None = None,
+        category: str | None = None,
+        task: str | None = None,
+        epoch: int = 0,
+        filter: str | None = None,  # noqa: A002 - the canonical column name
+        split: str | None = None,
+        higher: dict[str, bool] | None = None,
+        response_time_s: float | None = None,
+        tokens_per_sec: float | None = None,
+        timestamp: datetime | None = None,
+        attributes: str | None = None,
+        question: str | None = None,
+        response: str | None = None,
+        expected: str | None = None,
+    ) -> None:
+        """Add one answer (one item, one epoch) with one score per metric."""
+        sample_id = self._answers
+        self._answers += 1
+        cat = category or benchmark or "unknown"
+        s = self.scores
+        for metric, value in scores.items():
+            s["sample_id"].append(sample_id)
+            s["benchmark"].append(benchmark)
+            s["category"].append(cat)
+            s["task"].append(task)
+            s["item_id"].append(item_id)
+            s["epoch"].append(epoch)
+            s["filter"].append(filter)
+            s["split"].append(split)
+            s["metric"].append(metric)
+            s["score"].append(value)
+            s["higher_is_better"].append(higher[metric] if higher and metric in higher else higher_is_better(metric))
+            s["response_time_s"].append(response_time_s)
+            s["tokens_per_sec"].append(tokens_per_sec)
+            s["timestamp"].append(timestamp)
+            s["attributes"].append(attributes)
+        if question is not None or response is not None or expected is not None:
+            t = self.texts
+            t["sample_id"].append(sample_id)
+            t["question"].append(question)
+            t["response"].append(response)
+            t["expected"].append(expected)
+
+    def add_metric(
+        self,
+        metric: str,
+        value: float,
+        *,
+        benchmark: str | None,
+        category: str | None = None,
+        task: str | None = None,
+        filter: str | None = None,  # noqa: A002
+        stderr: float | None = None,
+        n: int | None = None,
+        higher: bool | None = None,
+    ) -> None:
+        """Add one aggregate-only result."""
+        m = self.metrics
+        m["benchmark"].append(benchmark)
+        m["category"].append(category or benchmark or "unknown")
+        m["task"].append(task)
+        m["metric"].append(metric)
+        m["filter"].append(filter)
+        m["value"].append(value)
+        m["stderr"].append(stderr)
+        m["n"].append(n)
+        m["higher_is_better"].append(higher if higher is not None else higher_is_better(metric))
+
+    @property
+    def n_answers(self) -> int:
+        return self._answers
+
+    @property
+    def n_scores(self) -> int:
+        return len(self.scores["sample_id"])
+
+    @property
+    def n_metrics(self) -> int:
+        return len(self.metrics["metric"])
+
+
+def require(cond: bool, path: str, field: str, reason: str) -> None:
+    """Raise BadResultFile(path, field, reason) unless cond holds."""
+    if not cond:
+        raise BadResultFile(path, field, reason)
+
+
+def opt_str(value: Any, path: str, field: str) -> str | None:
+    """A string field that may be missing; numbers are accepted and written as text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise BadResultFile(path, field, f"expected text, got {type(value).__name__}")

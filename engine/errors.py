@@ -1,0 +1,37 @@
+"""Typed errors raised by the engine; only cli.py turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+
+class EvalhouseError(Exception):
+    """Base class: anything the CLI reports as ``Error: ...`` with exit status 1."""
+
+    hint: str | None = None
+
+
+class BadResultFile(EvalhouseError):
+    """A file that claims a known shape but breaks its rules.
+
+    >>> str(BadResultFile("/x/a.json", "results[3].score", "is 'high', not a number"))
+    "/x/a.json: results[3].score: is 'high', not a number"
+    """
+
+    def __init__(self, path: str, field: str, reason: str) -> None:
+        self.path, self.field, self.reason = path, field, reason
+        super().__init__(f"{path}: {field}: {reason}")
+
+
+class UnknownFormat(EvalhouseError):
+    """No adapter recognises the file."""
+
+
+class WarehouseError(EvalhouseError):
+    """The warehouse is missing, unwritable, locked, or of an unknown schema version."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class StrictModeRejection(EvalhouseError):
+    """``ingest --strict`` met a rejected file, so nothing was written."""

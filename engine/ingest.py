@@ -1,0 +1,470 @@
+"""Ingest: files -> adapters -> canonical Arrow tables -> one Parquet batch in the warehouse.
+
+One call of :func:`ingest` is one batch, committed with a single rename at the end, so an
+interrupted ingest leaves the warehouse exactly as it was and a second run finishes the job.
+
+The work is in three passes so that content deduplication is decided before anything is parsed:
+
+1. walk the paths and ``stat`` every file; a file whose path, size and mtime match the ledger is
+   ``unchanged`` without being read (this keeps re-ingesting a large corpus under a second);
+2. hash the remaining files (in worker processes when there are many);
+3. parse the files whose content is new and write their rows, each worker into its own Parquet
+   files of the batch, flushing in bounded row groups so memory does not grow with the corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine import adapters
+from engine.adapters.base import RunBuilder, Source, dumps
+from engine.errors import BadResultFile, EvalhouseError, StrictModeRejection
+from engine.schema import FILES, METRICS, RETIRED, RUNS, SCORES, TEXTS
+from engine.warehouse import Batch, Warehouse, lock, remove_stale_staging
+
+# Extensions read when walking a folder (a file named on the command line is always offered).
+RESULT_SUFFIXES = (".json", ".jsonl", ".csv", ".eval", ".parquet")
+# Rows a worker buffers before writing a row group: bounds memory, keeps row groups large.
+FLUSH_ROWS = 100_000
+# Below this many files to parse, worker processes cost more than they save.
+PARALLEL_MIN_FILES = 64
+CHUNK_FILES = 64
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class Offer:
+    """A file offered to ingest and what became of it (one row of the ledger)."""
+
+    path: str
+    size: int | None = None
+    mtime_ns: int | None = None
+    sha256: str | None = None
+    format: str | None = None
+    status: str = ""
+    reason: str | None = None
+    rows: int = 0
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did."""
+
+    batch_id: str
+    offers: list[Offer]
+    skipped: list[str] = field(default_factory=list)
+    retired_runs: int = 0
+    rows: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.offers if o.status == status)
+
+    @property
+    def rejected(self) -> list[Offer]:
+        return [o for o in self.offers if o.status == "rejected"]
+
+
+def ingest(
+    wh: Warehouse,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    strict: bool = False,
+    workers: int | None = None,
+    wait: bool = True,
+    on_wait: Callable[[], None] | None = None,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Ingest files and folders into the warehouse as one batch.
+
+    Args:
+        wh: the warehouse (see ``open_warehouse``).
+        paths: files and folders; folders are walked for result files.
+        strict: if any file is rejected, write nothing and raise ``StrictModeRejection``.
+        workers: processes for hashing and parsing (default: one per core, when worth it).
+        wait: wait for another ingest's lock rather than fail.
+        progress: called as ``progress(phase, done, total)``.
+
+    Returns:
+        An ``IngestReport`` with one ``Offer`` per file.
+    """
+    offers, skipped = walk(paths)
+    with lock(wh, wait=wait, on_wait=on_wait):
+        remove_stale_staging(wh)
+        state = LedgerState.load(wh)
+        batch = Batch(wh)
+        try:
+            report = _ingest_locked(wh, batch, offers, state, workers, progress)
+            report.skipped = skipped
+            if strict and report.rejected:
+                raise StrictModeRejection(
+                    f"{len(report.rejected)} file(s) rejected, nothing written (--strict):\n"
+                    + "\n".join(f"  {o.reason}" for o in report.rejected)
+                )
+            batch.commit()
+        except BaseException:
+            batch.abort()
+            raise
+    return report
+
+
+def walk(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Offer], list[str]]:
+    """Every file under ``paths`` (symlinked folders are not followed: no loops), stat'ed."""
+    offers: list[Offer] = []
+    skipped: list[str] = []
+    seen: set[str] = set()
+
+    def offer(p: str) -> None:
+        path = os.path.abspath(p)
+        if path in seen:
+            return
+        seen.add(path)
+        o = Offer(path)
+        try:
+            st = os.stat(path)
+            o.size, o.mtime_ns = st.st_size, st.st_mtime_ns
+        except OSError as exc:
+            o.status, o.reason = "rejected", f"{path}: cannot read: {exc.strerror}"
+        offers.append(o)
+
+    for raw in paths:
+        p = os.fspath(raw)
+        if os.path.isdir(p):
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    full = os.path.join(dirpath, name)
+                    if name.startswith("."):
+                        continue
+                    if name.lower().endswith(RESULT_SUFFIXES):
+                        offer(full)
+                    else:
+                        skipped.append(os.path.abspath(full))
+        elif os.path.lexists(p):
+            offer(p)
+        else:
+            raise EvalhouseError(f"no such file or folder: {p}")
+    return offers, skipped
+
+
+@dataclass
+class LedgerState:
+    """What the warehouse already holds, as the ingest decisions need it."""
+
+    # path -> (size, mtime_ns) of its latest offer
+    last_seen: dict[str, tuple[int, int]]
+    # path -> (sha256, status) of the latest offer that was read (not `unchanged`)
+    content: dict[str, tuple[str | None, str]]
+    # sha256 of content that is live in the warehouse -> the path it came from
+    live: dict[str, str]
+    # sha256 -> run_ids of live runs
+    runs_by_sha: dict[str, list[str]]
+
+    @classmethod
+    def load(cls, wh: Warehouse) -> LedgerState:
+        files = _read(wh, "files", ["path", "sha256", "size", "mtime_ns", "status"])
+        last_seen: dict[str, tuple[int, int]] = {}
+        content: dict[str, tuple[str | None, str]] = {}
+        for path, sha, size, mtime, status in zip(*(files[c] for c in files), strict=True):
+            if size is not None and mtime is not None:
+                last_seen[path] = (size, mtime)
+            if status != "unchanged":
+                content[path] = (sha, status)
+        retired = set(_read(wh, "retired", ["run_id"])["run_id"])
+        runs = _read(wh, "runs", ["run_id", "source_sha256"])
+        runs_by_sha: dict[str, list[str]] = {}
+        for run_id, sha in zip(runs["run_id"], runs["source_sha256"], strict=True):
+            if run_id not in retired:
+                runs_by_sha.setdefault(sha, []).append(run_id)
+        live = {
+            sha: path
+            for path, (sha, status) in content.items()
+            if sha and status in ("ingested", "not-results") and (status == "not-results" or sha in runs_by_sha)
+        }
+        return cls(last_seen, content, live, runs_by_sha)
+
+
+def _read(wh: Warehouse, table: str, columns: list[str]) -> dict[str, list[Any]]:
+    files = wh.table_files(table)
+    if not files:
+        return {c: [] for c in columns}
+    return pq.read_table(files, columns=columns).to_pydict()  # type: ignore[no-any-return]
+
+
+def _ingest_locked(
+    wh: Warehouse,
+    batch: Batch,
+    offers: list[Offer],
+    state: LedgerState,
+    workers: int | None,
+    progress: ProgressFn | None,
+) -> IngestReport:
+    # Pass 1: unchanged by stat alone.
+    to_hash: list[Offer] = []
+    for o in offers:
+        if o.status:
+            continue
+        known = state.content.get(o.path)
+        if known and known[1] != "rejected" and state.last_seen.get(o.path) == (o.size, o.mtime_ns):
+            o.sha256, o.status = known[0], "unchanged"
+        else:
+            to_hash.append(o)
+
+    n_workers = workers or os.cpu_count() or 1
+    parallel = n_workers > 1 and len(to_hash) >= PARALLEL_MIN_FILES
+    pool = ProcessPoolExecutor(max_workers=n_workers) if parallel else None
+    try:
+        # Pass 2: hash what may have changed.
+        for o, (sha, err) in zip(to_hash, _map(pool, _hash_file, [o.path for o in to_hash], progress, "hash"),
+                                 strict=True):  # fmt: skip
+            if err:
+                o.status, o.reason = "rejected", err
+            else:
+                o.sha256 = sha
+
+        # Decide: unchanged content, duplicate content, or new content to parse.
+        to_parse: list[Offer] = []
+        claimed = dict(state.live)
+        for o in to_hash:
+            if o.status:
+                continue
+            previous = state.content.get(o.path)
+            if previous and previous[0] == o.sha256 and previous[1] != "rejected":
+                o.status = "unchanged"
+            elif o.sha256 in claimed and claimed[o.sha256] != o.path:
+                o.status, o.reason = "duplicate", f"same content as {claimed[o.sha256]}"
+            else:
+                claimed[o.sha256 or ""] = o.path
+                to_parse.append(o)
+
+        # Pass 3: parse and write.
+        jobs = [
+            (str(batch.staging), f"{i:05d}", [(o.path, o.sha256, o.size) for o in to_parse[s : s + CHUNK_FILES]],
+             batch.batch_id)
+            for i, s in enumerate(range(0, len(to_parse), CHUNK_FILES))
+        ]  # fmt: skip
+        results: dict[str, tuple[str | None, str, str | None, int]] = {}
+        for chunk_result in _map(pool, _parse_chunk, jobs, progress, "parse", weights=[len(j[2]) for j in jobs]):
+            results.update(chunk_result)
+    finally:
+        if pool:
+            pool.shutdown()
+
+    rows = 0
+    for o in to_parse:
+        o.format, o.status, o.reason, o.rows = results[o.path]
+        rows += o.rows
+
+    retired = _retire_replaced(offers, state, batch)
+    _write_ledger(offers, batch)
+    return IngestReport(batch.batch_id, offers, retired_runs=retired, rows=rows)
+
+
+def _map(
+    pool: ProcessPoolExecutor | None,
+    fn: Callable[[Any], Any],
+    items: list[Any],
+    progress: ProgressFn | None,
+    phase: str,
+    weights: list[int] | None = None,
+) -> Iterator[Any]:
+    """``map`` in order, in the pool if there is one, reporting progress."""
+    total = sum(weights) if weights else len(items)
+    done = 0
+    results = pool.map(fn, items, chunksize=1 if weights else 256) if pool else map(fn, items)
+    for i, r in enumerate(results):
+        done += weights[i] if weights else 1
+        if progress:
+            progress(phase, done, total)
+        yield r
+
+
+def _hash_file(path: str) -> tuple[str | None, str | None]:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest(), None
+    except OSError as exc:
+        return None, f"{path}: cannot read: {exc.strerror or exc}"
+
+
+def _retire_replaced(offers: list[Offer], state: LedgerState, batch: Batch) -> int:
+    """Withdraw the runs of files whose content changed (the new content has been read)."""
+    run_ids: list[str] = []
+    reasons: list[str] = []
+    for o in offers:
+        if o.status not in ("ingested", "not-results", "duplicate"):
+            continue
+        previous = state.content.get(o.path)
+        if not previous or previous[0] == o.sha256 or previous[1] != "ingested":
+            continue
+        old = state.runs_by_sha.get(previous[0] or "", [])
+        run_ids += old
+        reasons += [f"{o.path} changed (was sha256 {previous[0]})"] * len(old)
+    if run_ids:
+        table = pa.table({"run_id": run_ids, "reason": reasons, "batch_id": [batch.batch_id] * len(run_ids)},
+                         schema=RETIRED.arrow_schema())  # fmt: skip
+        pq.write_table(table, batch.staging / "retired.parquet", compression="zstd")
+    return len(run_ids)
+
+
+def _write_ledger(offers: list[Offer], batch: Batch) -> None:
+    now = datetime.now(UTC)
+    table = pa.table(
+        {
+            "path": [o.path for o in offers],
+            "sha256": [o.sha256 for o in offers],
+            "size": [o.size for o in offers],
+            "mtime_ns": [o.mtime_ns for o in offers],
+            "format": [o.format for o in offers],
+            "status": [o.status for o in offers],
+            "reason": [o.reason for o in offers],
+            "rows": [o.rows for o in offers],
+            "batch_id": [batch.batch_id] * len(offers),
+            "time": [now] * len(offers),
+        },
+        schema=FILES.arrow_schema(),
+    )
+    pq.write_table(table, batch.staging / "files.parquet", compression="zstd")
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker side: parse a chunk of files and append their rows to this chunk's Parquet files.
+# ---------------------------------------------------------------------------------------------
+
+
+def read_source(path: str, sha256: str) -> tuple[str | None, list[RunBuilder]]:
+    """Detect the format of one file and read it; raises BadResultFile / UnknownFormat."""
+    with open(path, "rb") as f:
+        data = f.read()
+    source = Source(path, data, sha256)
+    if not data.strip():
+        raise BadResultFile(path, "(file)", "is empty")
+    for adapter in adapters.ADAPTERS:
+        if adapter.detect(source):
+            return adapter.NAME, adapter.read(source)
+    raise BadResultFile(path, "(file)", f"no adapter recognises this content ({_describe(source)})")
+
+
+def _describe(source: Source) -> str:
+    if not source.looks_like_json():
+        return "not JSON, JSONL or a known table"
+    doc = source.json
+    if isinstance(doc, dict):
+        keys = ", ".join(list(doc)[:8])
+        return f"a JSON object with keys {keys or '(none)'}"
+    return f"a JSON {type(doc).__name__}"
+
+
+def run_id_for(sha256: str, adapter: str, key: str) -> str:
+    """Stable run id: the same content read by the same adapter always gives the same id.
+
+    >>> run_id_for("ab" * 32, "so8t-results", "modela")
+    'r-76a7fdd3d0bbfa9a16d4'
+    """
+    return "r-" + hashlib.sha256(f"{sha256}\0{adapter}\0{key}".encode()).hexdigest()[:20]
+
+
+class _ChunkWriter:
+    """Buffers rows of one chunk and writes them as row groups of the chunk's Parquet files."""
+
+    def __init__(self, staging: str, part: str, batch_id: str) -> None:
+        self.staging, self.part, self.batch_id = Path(staging), part, batch_id
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.buffers: dict[str, dict[str, list[Any]]] = {
+            t.name: {c: [] for c in t.names} for t in (RUNS, SCORES, TEXTS, METRICS)
+        }
+        self.now = datetime.now(UTC)
+
+    def add(self, path: str, sha256: str, fmt: str, runs: list[RunBuilder]) -> int:
+        rows = 0
+        b = self.buffers
+        for run in runs:
+            run_id = run_id_for(sha256, fmt, run.key)
+            n, nm = run.n_scores, run.n_metrics
+            rows += n + nm
+            r = b["runs"]
+            for col, value in (
+                ("run_id", run_id), ("source_path", path), ("source_sha256", sha256), ("source_format", fmt),
+                ("model", run.model), ("model_base", run.model_base), ("quantization", run.quantization),
+                ("harness", run.harness), ("status", run.status), ("started_at", run.started_at),
+                ("ingested_at", self.now), ("n_items", run.n_answers), ("batch_id", self.batch_id),
+                ("metadata", dumps(run.metadata) if run.metadata else None),
+            ):  # fmt: skip
+                r[col].append(value)
+            s = b["scores"]
+            s["run_id"].extend([run_id] * n)
+            s["model"].extend([run.model] * n)
+            for col, values in run.scores.items():
+                s[col].extend(values)
+            t = b["texts"]
+            t["run_id"].extend([run_id] * len(run.texts["sample_id"]))
+            for col, values in run.texts.items():
+                t[col].extend(values)
+            m = b["metrics"]
+            m["run_id"].extend([run_id] * nm)
+            m["model"].extend([run.model] * nm)
+            for col, values in run.metrics.items():
+                m[col].extend(values)
+        if len(b["scores"]["run_id"]) + len(b["texts"]["run_id"]) >= FLUSH_ROWS:
+            self.flush()
+        return rows
+
+    def flush(self) -> None:
+        for table in (RUNS, SCORES, TEXTS, METRICS):
+            cols = self.buffers[table.name]
+            if not cols["run_id"]:
+                continue
+            arrow = pa.table(cols, schema=table.arrow_schema())
+            writer = self.writers.get(table.name)
+            if writer is None:
+                # Text compresses well but costs the most to write: a light zstd level keeps
+                # ingest fast; the narrow tables get the default level.
+                level = 1 if table is TEXTS else None
+                writer = self.writers[table.name] = pq.ParquetWriter(
+                    self.staging / f"{table.name}-{self.part}.parquet",
+                    table.arrow_schema(),
+                    compression="zstd",
+                    compression_level=level,
+                )
+            writer.write_table(arrow, row_group_size=1_000_000)
+            self.buffers[table.name] = {c: [] for c in table.names}
+
+    def close(self) -> None:
+        self.flush()
+        for writer in self.writers.values():
+            writer.close()
+
+
+def _parse_chunk(
+    job: tuple[str, str, list[tuple[str, str, int]], str],
+) -> dict[str, tuple[str | None, str, str | None, int]]:
+    """Parse a chunk of files; returns path -> (format, status, reason, rows)."""
+    staging, part, files, batch_id = job
+    writer = _ChunkWriter(staging, part, batch_id)
+    out: dict[str, tuple[str | None, str, str | None, int]] = {}
+    for path, sha256, _size in files:
+        fmt: str | None = None
+        try:
+            fmt, runs = read_source(path, sha256)
+            if not runs or not any(r.n_scores or r.n_metrics for r in runs):
+                out[path] = (fmt, "not-results", f"{path}: holds no scores", 0)
+                continue
+            out[path] = (fmt, "ingested", None, writer.add(path, sha256, fmt, runs))
+        except BadResultFile as exc:
+            out[path] = (fmt, "rejected", str(exc), 0)
+        except OSError as exc:
+            out[path] = (fmt, "rejected", f"{path}: cannot read: {exc.strerror or exc}", 0)
+        except RecursionError:
+            out[path] = (fmt, "rejected", f"{path}: (file): nested too deeply", 0)
+    writer.close()
+    return out

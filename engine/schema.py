@@ -1,0 +1,246 @@
+"""The canonical tables and views of the warehouse, declared once.
+
+Adapters produce exactly these columns, the Parquet writer takes its Arrow schemas from here, and
+README.md's data dictionary is generated from here (``python -m engine.schema``); a test keeps the
+README and the live views in step with these declarations.
+
+>>> [c.name for c in TABLES["runs"].columns][:3]
+['run_id', 'source_path', 'source_sha256']
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+# Bumped whenever a stored table changes shape; the warehouse records the version it was written
+# with so that an older warehouse is upgraded or refused, never silently misread.
+SCHEMA_VERSION = 1
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+LOCAL_TS = pa.timestamp("us")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its name, Arrow type (or SQL type, for views) and meaning."""
+
+    name: str
+    type: pa.DataType | str
+    doc: str
+
+    @property
+    def type_name(self) -> str:
+        return self.type if isinstance(self.type, str) else str(self.type)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A stored table (Parquet under ``warehouse/data``) or a view defined in ``sql/``."""
+
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type) for c in self.columns])  # type: ignore[arg-type]
+
+
+def _t(name: str, doc: str, *columns: tuple[str, pa.DataType | str, str]) -> Table:
+    return Table(name, doc, tuple(Column(*c) for c in columns))
+
+
+S, F, I32, I64, B = pa.string(), pa.float64(), pa.int32(), pa.int64(), pa.bool_()
+
+# ---------------------------------------------------------------------------------------------
+# Stored tables
+# ---------------------------------------------------------------------------------------------
+
+RUNS = _t(
+    "runs",
+    "One row per evaluation run: one model evaluated by one source file (a file can hold several).",
+    ("run_id", S, "Stable id: a hash of the source content, the adapter and the run's key in it."),
+    ("source_path", S, "Absolute path of the file the run was first ingested from."),
+    ("source_sha256", S, "SHA-256 of that file's bytes."),
+    ("source_format", S, "Name of the adapter that read it, e.g. `so8t-results`."),
+    ("model", S, "Model name exactly as the source gives it."),
+    ("model_base", S, "Model name without its quantization suffix or tag."),
+    ("quantization", S, "Normalised quantization (`q4_k_m`, `q8_0`, `fp16`, ...); NULL if none."),
+    ("harness", S, "Evaluation harness or tool that wrote the file, where known."),
+    ("status", S, "Run status as the source reports it (`success`, `error`, ...); NULL if none."),
+    ("started_at", LOCAL_TS, "When the run started, as the source gives it (no time zone)."),
+    ("ingested_at", UTC_TS, "When evalhouse ingested the run (UTC)."),
+    ("n_items", I64, "Number of scored answers (items x epochs) in the run."),
+    ("batch_id", S, "The ingest batch that wrote the run."),
+    ("metadata", S, "Run-level fields that have no column of their own, as JSON text."),
+)
+
+SCORES = _t(
+    "scores",
+    "One row per scored answer per metric: the narrow table every aggregate reads.",
+    ("run_id", S, "The run (see `runs`)."),
+    ("sample_id", I32, "Position of the answer within its run; joins `texts`."),
+    ("model", S, "Model name (copied from the run so aggregates need no join)."),
+    ("benchmark", S, "Benchmark or suite the item belongs to; NULL if the source has none."),
+    ("category", S, "Item category; else its benchmark; `unknown` only when there is neither."),
+    ("task", S, "Harness task name (lm-eval task, inspect task, HELM run group); NULL if none."),
+    ("item_id", S, "Stable key of the question, the same across models, for pairing."),
+    ("epoch", I32, "Repetition of the same item in one run (inspect epoch, HELM trial); 0 if none."),
+    ("filter", S, "lm-eval filter name (a doc appears once per filter); NULL elsewhere."),
+    ("split", S, "Data split (`test`, `valid`, ...) where the source names one."),
+    ("metric", S, "Metric name (`score`, `acc`, `exact_match`, `correct`, ...)."),
+    ("score", F, "The score, a finite number."),
+    ("higher_is_better", B, "Direction of the metric: false for losses, perplexity, error rates."),
+    ("response_time_s", F, "Seconds the model took to answer, where recorded."),
+    ("tokens_per_sec", F, "Generation speed, where recorded."),
+    ("timestamp", LOCAL_TS, "When the item was scored, as the source gives it."),
+    ("attributes", S, "Leftover scalar fields of the item, as JSON text."),
+)
+
+TEXTS = _t(
+    "texts",
+    "The long text of each answer, kept apart so that aggregates never read it.",
+    ("run_id", S, "The run."),
+    ("sample_id", I32, "The answer within the run (joins `scores`)."),
+    ("question", S, "The prompt or question."),
+    ("response", S, "The model's answer."),
+    ("expected", S, "The reference answer."),
+)
+
+METRICS = _t(
+    "metrics",
+    "Aggregate-only results (a harness reported a value, not per-item scores).",
+    ("run_id", S, "The run."),
+    ("model", S, "Model name (copied from the run)."),
+    ("benchmark", S, "Benchmark or suite."),
+    ("category", S, "Category (subtask, subject); else the benchmark."),
+    ("task", S, "Harness task name."),
+    ("metric", S, "Metric name."),
+    ("filter", S, "lm-eval filter name; NULL elsewhere."),
+    ("value", F, "The reported value."),
+    ("stderr", F, "Its standard error; NULL when the source gives none."),
+    ("n", I64, "Number of items behind the value; NULL when unknown."),
+    ("higher_is_better", B, "Direction of the metric."),
+)
+
+FILES = _t(
+    "files",
+    "The ledger: every file ever offered to ingest, one row per offer.",
+    ("path", S, "Absolute path of the file."),
+    ("sha256", S, "SHA-256 of its bytes (NULL if it could not be read)."),
+    ("size", I64, "Size in bytes."),
+    ("mtime_ns", I64, "Modification time (ns since the epoch) when offered."),
+    ("format", S, "Adapter that recognised it; NULL if none did."),
+    ("status", S, "`ingested`, `unchanged`, `duplicate`, `not-results` or `rejected`."),
+    ("reason", S, "Why it was rejected, or which file it duplicates."),
+    ("rows", I64, "Score and metric rows it contributed in this offer."),
+    ("batch_id", S, "The ingest batch that offered it."),
+    ("time", UTC_TS, "When it was offered (UTC)."),
+)
+
+RETIRED = _t(
+    "retired",
+    "Runs withdrawn because their source file changed; the views hide them.",
+    ("run_id", S, "The withdrawn run."),
+    ("reason", S, "Why, naming the file."),
+    ("batch_id", S, "The batch that withdrew it."),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, TEXTS, METRICS, FILES, RETIRED)}
+
+# Statuses a file can end up with in the ledger.
+FILE_STATUSES = ("ingested", "unchanged", "duplicate", "not-results", "rejected")
+
+# ---------------------------------------------------------------------------------------------
+# Views (sql/): the columns users and the CLI read
+# ---------------------------------------------------------------------------------------------
+
+_AGG = (
+    ("n", "BIGINT", "Number of score rows."),
+    ("mean", "DOUBLE", "Mean score."),
+    ("std", "DOUBLE", "Sample standard deviation (n - 1); NULL when n = 1."),
+    ("sem", "DOUBLE", "Standard error of the mean, std / sqrt(n)."),
+    ("min", "DOUBLE", "Lowest score."),
+    ("median", "DOUBLE", "Median score."),
+    ("max", "DOUBLE", "Highest score."),
+)
+
+VIEWS: dict[str, Table] = {
+    t.name: t
+    for t in (
+        _t("retired", RETIRED.doc, *((c.name, c.type, c.doc) for c in RETIRED.columns)),
+        _t("runs", "Live runs (withdrawn ones hidden).", *((c.name, c.type, c.doc) for c in RUNS.columns)),
+        _t(
+            "scores",
+            "Live per-item scores, narrow (no text).",
+            *((c.name, c.type, c.doc) for c in SCORES.columns),
+        ),
+        _t(
+            "samples",
+            "Live per-item scores with their text: `scores` joined to `texts`.",
+            *((c.name, c.type, c.doc) for c in SCORES.columns),
+            *((c.name, c.type, c.doc) for c in TEXTS.columns[2:]),
+        ),
+        _t("metrics", "Live aggregate-only results.", *((c.name, c.type, c.doc) for c in METRICS.columns)),
+        _t("files", FILES.doc, *((c.name, c.type, c.doc) for c in FILES.columns)),
+        _t(
+            "models",
+            "One row per model name.",
+            ("model", "VARCHAR", "Model name as the sources give it."),
+            ("model_base", "VARCHAR", "Name without quantization."),
+            ("quantization", "VARCHAR", "Quantization; NULL if none."),
+            ("runs", "BIGINT", "Live runs of the model."),
+            ("items", "BIGINT", "Scored answers of the model (over all its live runs)."),
+        ),
+        _t(
+            "model_summary",
+            "Score statistics per model and metric.",
+            ("model", "VARCHAR", "Model name."),
+            ("metric", "VARCHAR", "Metric name."),
+            *_AGG,
+        ),
+        _t(
+            "model_category_summary",
+            "Score statistics per model, category and metric.",
+            ("model", "VARCHAR", "Model name."),
+            ("category", "VARCHAR", "Category."),
+            ("metric", "VARCHAR", "Metric name."),
+            *_AGG,
+        ),
+        _t(
+            "benchmark_summary",
+            "Score statistics per model, benchmark and metric.",
+            ("model", "VARCHAR", "Model name."),
+            ("benchmark", "VARCHAR", "Benchmark (`unknown` where the source has none)."),
+            ("metric", "VARCHAR", "Metric name."),
+            *_AGG,
+        ),
+    )
+}
+
+
+def data_dictionary() -> str:
+    """Markdown tables documenting every stored table and view column (pasted into README.md)."""
+    out = ["### Stored tables (Parquet under `warehouse/data/`)", ""]
+    for table in TABLES.values():
+        out += _md_table(table)
+    out += ["### Views (`sql/`, in `warehouse/evalhouse.duckdb`)", ""]
+    for table in VIEWS.values():
+        out += _md_table(table)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _md_table(table: Table) -> list[str]:
+    lines = [f"#### `{table.name}`", "", table.doc, "", "| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.type_name} | {c.doc} |" for c in table.columns]
+    return [*lines, ""]
+
+
+if __name__ == "__main__":
+    sys.stdout.write(data_dictionary())
