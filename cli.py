@@ -256,6 +256,40 @@ def sql(statement: str, warehouse: str, fmt: str) -> None:
     emit(*query(warehouse, statement), fmt)
 
 
+SYNTH_SHAPES = ["mixed", "so8t-results", "so8t-tasks", "so8t-ab", "no-scores"]
+
+
+@main.command()
+@click.option("--runs", type=click.IntRange(1), required=True, help="Result files to write (each with ~100 items).")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder to write into.")
+@click.option("--shape", type=click.Choice(SYNTH_SHAPES), default="mixed", show_default=True,
+              help="An input format (source_format), or `mixed`: all of them plus a few broken files.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, byte-identical files.")
+@click.option("--families", type=click.IntRange(1, 10), default=None,
+              help="Model families (4 variants each; default: 2 to 10 growing with --runs).")  # fmt: skip
+@engine_errors
+def synth(runs: int, out: str, shape: str, seed: int, families: int | None) -> None:
+    """Write a synthetic corpus with planted effects (for demos, tests and benchmarks).
+
+    Model families come with quantized (-q4km, -q8_0) and fine-tuned (-ft) variants whose scores
+    differ from the base model by the effects declared in engine/synth.py (EFFECTS): some
+    categories degrade, some improve, the rest are unchanged. Items are shared across models.
+
+    \b
+    Example:
+      evalhouse synth --runs 300 --out demo/corpus && evalhouse ingest demo/corpus
+    """
+    import time
+
+    from engine.synth import generate
+
+    t0 = time.perf_counter()
+    report = generate(out, runs, shape=shape, seed=seed, families=families)
+    kinds = ", ".join(f"{n} {k}" for k, n in report.counts.items())
+    click.echo(f"wrote {report.files} file(s), {report.bytes / 1e6:.1f} MB, {report.families} model families "
+               f"({kinds}) to {out} in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+
+
 @main.command()
 @warehouse_option
 @engine_errors
