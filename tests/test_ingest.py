@@ -26,7 +26,8 @@ def one(wh: Warehouse, sql: str, params: list | None = None) -> dict:
 
 def test_every_status(wh: Warehouse, so8t_fixtures: Path) -> None:
     (so8t_fixtures / "good" / "zcopy").mkdir()  # walked after the original
-    shutil.copy(so8t_fixtures / "good" / "tiny-model_q8_0_results.json", so8t_fixtures / "good" / "zcopy" / "copy_of_tiny.json")
+    good = so8t_fixtures / "good"
+    shutil.copy(good / "tiny-model_q8_0_results.json", good / "zcopy" / "copy_of_tiny.json")
     report = ingest(wh, [so8t_fixtures])
     by_name = {Path(o.path).name: o for o in report.offers}
     assert {n: o.status for n, o in by_name.items()} == {
@@ -82,7 +83,7 @@ def test_a_value_for_every_column(wh: Warehouse, so8t_fixtures: Path) -> None:
     assert json.loads(run["metadata"])["categories"] == ["math", "日本語"]
 
     s = one(wh, "SELECT * FROM samples WHERE model = 'base-m-q4km' AND item_id = '敬語'")
-    expected_cols = TABLES["scores"].names + ["question", "response", "expected"]
+    expected_cols = [*TABLES["scores"].names, "question", "response", "expected"]
     assert list(s) == expected_cols
     assert s["run_id"] == run["run_id"]
     assert s["sample_id"] == 2
@@ -116,9 +117,11 @@ def test_a_value_for_every_column(wh: Warehouse, so8t_fixtures: Path) -> None:
     assert json.loads(s["attributes"]) == {"type": "multiple_choice"}
 
     # Baseline vs improved: both sides are runs, two metrics per item.
-    rows = connect(wh).execute(
-        "SELECT model, metric, sum(score) FROM scores WHERE model LIKE '%:q8_0' GROUP BY ALL ORDER BY ALL"
-    ).fetchall()
+    rows = (
+        connect(wh)
+        .execute("SELECT model, metric, sum(score) FROM scores WHERE model LIKE '%:q8_0' GROUP BY ALL ORDER BY ALL")
+        .fetchall()
+    )
     assert rows == [
         ("base-m:q8_0", "correct", 1.0),
         ("base-m:q8_0", "partial_credit", 1.0),
@@ -155,7 +158,7 @@ def test_changed_file_replaces_its_rows(wh: Warehouse, so8t_fixtures: Path) -> N
 
 def test_strict_writes_nothing(wh: Warehouse, so8t_fixtures: Path) -> None:
     before = sorted(p.name for p in wh.data.iterdir())
-    with pytest.raises(StrictModeRejection, match="score_not_a_number.json: results"):
+    with pytest.raises(StrictModeRejection, match=r"score_not_a_number\.json: results"):
         ingest(wh, [so8t_fixtures], strict=True)
     assert sorted(p.name for p in wh.data.iterdir()) == before
 
