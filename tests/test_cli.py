@@ -69,11 +69,11 @@ def test_usage_error_exits_2(loaded: str) -> None:
 
 
 def test_formats(loaded: str) -> None:
-    code, out, _ = run("summary", "--by", "model", "--format", "json", "-w", loaded)
+    _, out, _ = run("summary", "--by", "model", "--format", "json", "-w", loaded)
     records = json.loads(out)
     base = next(r for r in records if r["model"] == "base-m" and r["metric"] == "score")
     assert base["n"] == 7 and base["mean"] == pytest.approx((1 + 0.5 + 0.8 + 1 + 0 + 1 + 0.45) / 7)
-    code, out, _ = run("summary", "--by", "model,category", "--format", "csv", "-w", loaded)
+    _, out, _ = run("summary", "--by", "model,category", "--format", "csv", "-w", loaded)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert {r["category"] for r in rows if r["model"] == "base-m"} >= {"math", "日本語", "elyza_100"}
     _, out, _ = run("models", "--format", "markdown", "-w", loaded)
