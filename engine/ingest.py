@@ -342,7 +342,7 @@ def _write_ledger(offers: list[Offer], batch: Batch) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_source(path: str, sha256: str) -> tuple[str | None, list[RunBuilder]]:
+def read_source(path: str, sha256: str) -> tuple[str, list[RunBuilder]]:
     """Detect the format of one file and read it; raises BadResultFile / UnknownFormat."""
     with open(path, "rb") as f:
         data = f.read()
@@ -369,7 +369,7 @@ def run_id_for(sha256: str, adapter: str, key: str) -> str:
     """Stable run id: the same content read by the same adapter always gives the same id.
 
     >>> run_id_for("ab" * 32, "so8t-results", "modela")
-    'r-76a7fdd3d0bbfa9a16d4'
+    'r-dd522c94ae1b863dc4a5'
     """
     return "r-" + hashlib.sha256(f"{sha256}\0{adapter}\0{key}".encode()).hexdigest()[:20]
 
@@ -455,11 +455,12 @@ def _parse_chunk(
     for path, sha256, _size in files:
         fmt: str | None = None
         try:
-            fmt, runs = read_source(path, sha256)
+            name, runs = read_source(path, sha256)
+            fmt = name
             if not runs or not any(r.n_scores or r.n_metrics for r in runs):
                 out[path] = (fmt, "not-results", f"{path}: holds no scores", 0)
                 continue
-            out[path] = (fmt, "ingested", None, writer.add(path, sha256, fmt, runs))
+            out[path] = (fmt, "ingested", None, writer.add(path, sha256, name, runs))
         except BadResultFile as exc:
             out[path] = (fmt, "rejected", str(exc), 0)
         except OSError as exc:

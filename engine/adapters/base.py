@@ -142,7 +142,7 @@ class RunBuilder:
         category: str | None = None,
         task: str | None = None,
         epoch: int = 0,
-        filter: str | None = None,  # noqa: A002 - the canonical column name
+        filter: str | None = None,
         split: str | None = None,
         higher: dict[str, bool] | None = None,
         response_time_s: float | None = None,
@@ -189,7 +189,7 @@ class RunBuilder:
         benchmark: str | None,
         category: str | None = None,
         task: str | None = None,
-        filter: str | None = None,  # noqa: A002
+        filter: str | None = None,
         stderr: float | None = None,
         n: int | None = None,
         higher: bool | None = None,

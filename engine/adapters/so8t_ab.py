@@ -49,7 +49,7 @@ def _read_side(path: str, side: str, data: dict[str, Any], started: Any) -> RunB
     results, evaluations, cases = lists["results"], lists["evaluations"], lists["test_cases"]
     require(len(evaluations) == len(results), path, f"{side}.evaluations",
             f"has {len(evaluations)} entries for {len(results)} results")  # fmt: skip
-    run = RunBuilder(side, model, started_at=started, metadata={"side": side}, harness="so8t")
+    run = RunBuilder(side, str(model), started_at=started, metadata={"side": side}, harness="so8t")
     for i, (result, evaluation) in enumerate(zip(results, evaluations, strict=True)):
         where = f"{side}.evaluations[{i}]"
         require(isinstance(result, dict), path, f"{side}.results[{i}]", "expected an object")
