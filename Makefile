@@ -13,9 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# A synthetic corpus (engine/synth.py: model families with planted effects) in demo/corpus,
+# ingested into a fresh warehouse/.
 demo: $(STAMP)
-	rm -rf warehouse/data warehouse/evalhouse.json warehouse/evalhouse.duckdb
-	$(BIN)/evalhouse ingest tests/fixtures/so8t/good
+	rm -rf $(DEMO)/corpus warehouse/data warehouse/evalhouse.json warehouse/evalhouse.duckdb
+	$(BIN)/evalhouse synth --runs 300 --seed 0 --out $(DEMO)/corpus
+	$(BIN)/evalhouse ingest --quiet $(DEMO)/corpus
 	$(BIN)/evalhouse summary --by model
 
 test: $(STAMP)

@@ -1,0 +1,160 @@
+"""The synthetic corpus: deterministic, every shape ingests as its format, planted effects recovered."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from engine import synth
+from engine.ingest import ingest
+from engine.warehouse import Warehouse, connect, open_warehouse
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes_whatever_the_workers(tmp_path: Path) -> None:
+    a = synth.generate(tmp_path / "a", 40, seed=7, workers=1)
+    synth.generate(tmp_path / "b", 40, seed=7, workers=2)
+    synth.generate(tmp_path / "c", 40, seed=8, workers=1)
+    fa, fb, fc = _files(tmp_path / "a"), _files(tmp_path / "b"), _files(tmp_path / "c")
+    assert fa == fb
+    assert len(fa) == a.files + 1 == 40 + synth.NO_SCORES_FILES + len(synth.BROKEN) + 1  # + manifest
+    assert sum(len(v) for k, v in fa.items() if k != synth.MANIFEST) == a.bytes
+    assert len(fc) == len(fa) and fc != fa
+
+
+def test_manifest_and_plan(tmp_path: Path) -> None:
+    synth.generate(tmp_path, 25, shape="so8t-tasks", seed=3)
+    assert synth.read_manifest(tmp_path) == {
+        "runs": 25, "shape": "so8t-tasks", "seed": 3, "families": 2, "counts": {"so8t-tasks": 25},
+    }  # fmt: skip
+    assert synth.read_manifest(tmp_path / "absent") is None
+    with pytest.raises(ValueError, match="unknown shape 'nope'"):
+        synth.plan(3, "nope")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Warehouse]:
+    """A 300-run mixed corpus (the demo's size), ingested."""
+    root = tmp_path_factory.mktemp("synth")
+    synth.generate(root / "corpus", 300, seed=0)
+    wh = open_warehouse(root / "wh", create=True)
+    ingest(wh, [root / "corpus"])
+    return root / "corpus", wh
+
+
+def test_every_shape_ingests_as_its_format(corpus: tuple[Path, Warehouse]) -> None:
+    root, wh = corpus
+    con = connect(wh)
+    got = dict(con.execute(
+        "SELECT split_part(path[length($root) + 2:], '/', 1) || ' ' || status || ' ' || coalesce(format, '-'), count(*) "
+        "FROM files GROUP BY ALL", {"root": str(root)}
+    ).fetchall())  # fmt: skip
+    assert got == {
+        "so8t-results ingested so8t-results": 255,
+        "so8t-results rejected -": 3,  # the broken files hide among the good ones
+        "so8t-tasks ingested so8t-tasks": 30,
+        "so8t-ab ingested so8t-ab": 15,
+        "no-scores not-results no-scores": 2,
+    }
+    reasons = con.execute("SELECT reason FROM files WHERE status = 'rejected'").fetchall()
+    assert sorted(r.split(": ", 1)[1] for (r,) in reasons) == [
+        "(file): no adapter recognises this content (a JSON object with keys experiment, notes)",
+        "(file): not valid JSON: unexpected end of data: line 1 column 53250 (char 53249)",
+        "results[50].score: 'n/a' is not a number",
+    ]
+
+
+def test_models_items_and_text_lengths(corpus: tuple[Path, Warehouse]) -> None:
+    _root, wh = corpus
+    con = connect(wh)
+    models = con.execute("SELECT model, model_base, quantization FROM models ORDER BY model").fetchall()
+    assert len(models) == 3 * 6  # 4 variants per family + the two so8t-ab spellings (`basem:q8_0`, `basem-ft:q8_0`)
+    assert ("basem-q4km", "basem", "q4_k_m") in models and ("basem-ft:q8_0", "basem-ft", "q8_0") in models
+    # Items are shared: every model that ran a benchmark answered the same item ids.
+    per_category = con.execute(
+        "SELECT category, count(DISTINCT item_id) AS items, count(DISTINCT model) AS models, "
+        "count(DISTINCT (model, item_id)) AS pairs FROM scores GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert per_category[0] == ("arc_challenge", 20, 6, 120)  # task arrays: base and ft variants only
+    # One category of each item-identity style: test_name, benchmark#task_index, question text.
+    assert {("math", 25, 12, 300), ("日本語", 25, 12, 300), ("ethics", 25, 12, 300)} <= set(per_category)
+    q, r = con.execute(
+        "SELECT avg(length(question)), avg(length(response)) FROM samples JOIN runs USING (run_id) "
+        "WHERE source_format = 'so8t-results'"
+    ).fetchone()  # type: ignore[misc]
+    assert 180 < q < 240 and 560 < r < 640
+
+
+def _pooled(wh: Warehouse, where: str) -> dict[tuple[str, str, str], tuple[float, float, int]]:
+    """(variant kind, category, metric) -> (mean, variance, n), pooled over families."""
+    rows = connect(wh).execute(
+        "SELECT r.model_base, r.quantization, s.category, s.metric, sum(s.score), sum(s.score * s.score), count(*) "
+        f"FROM scores AS s JOIN runs AS r USING (run_id) WHERE {where} GROUP BY ALL"
+    ).fetchall()
+    acc: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+    for base, quant, category, metric, total, squares, n in rows:
+        variant = synth.variant_of(base, quant)
+        assert variant is not None, (base, quant)
+        a = acc[(variant[1], category, metric)]
+        a[0] += total
+        a[1] += squares
+        a[2] += n
+    out = {}
+    for key, (total, squares, n) in acc.items():
+        mean = total / n
+        out[key] = (mean, (squares - n * mean * mean) / (n - 1), int(n))
+    return out
+
+
+def _check(diff: float, se: float, planted: float, what: str) -> None:
+    t = diff / se
+    if planted == 0:
+        assert abs(t) < 3.5 and abs(diff) < 0.1, f"{what}: unchanged planted, got {diff:+.3f} (t={t:.1f})"
+    else:
+        assert math.copysign(1, diff) == math.copysign(1, planted) and abs(t) > 3, f"{what}: {diff:+.3f} (t={t:.1f})"
+        assert abs(diff - planted) < abs(planted) / 2, f"{what}: planted {planted:+.2f}, got {diff:+.3f}"
+
+
+def test_analysis_recovers_the_planted_effects(corpus: tuple[Path, Warehouse]) -> None:
+    _root, wh = corpus
+    stats = _pooled(wh, "r.source_format IN ('so8t-results', 'so8t-tasks')")
+    checked = {"degrade": 0, "unchanged": 0, "improve": 0}
+    for (kind, category, metric), (mean, var, n) in stats.items():
+        if kind == "base":
+            continue
+        b_mean, b_var, b_n = stats[("base", category, metric)]
+        planted = synth.planted_effect(kind, category)
+        _check(mean - b_mean, math.sqrt(var / n + b_var / b_n), planted, f"{kind}/{category}")
+        checked["degrade" if planted < 0 else "improve" if planted > 0 else "unchanged"] += 1
+    # q4km, q8_0 on 16 categories; ft on 16 + the 5 task-array tasks.
+    assert sum(checked.values()) == 16 + 16 + 21
+    assert checked == {"degrade": 7, "unchanged": 42, "improve": 4}
+    # The A/B files: fine-tune at q8_0 against the base at q8_0, on the AB_CATEGORY questions.
+    ab = _pooled(wh, "r.source_format = 'so8t-ab' AND s.metric = 'correct'")
+    (i_mean, i_var, i_n), (b_mean, b_var, b_n) = ab[("ft", "unknown", "correct")], ab[("q8_0", "unknown", "correct")]
+    _check(i_mean - b_mean, math.sqrt(i_var / i_n + b_var / b_n), synth.planted_effect("ft", synth.AB_CATEGORY), "ab")
+
+
+def test_effects_are_declared_for_known_kinds_and_categories() -> None:
+    categories = {c for _style, cats in synth.BENCHMARKS.values() for c in cats} | set(synth.TASKS)
+    for kind, category in synth.EFFECTS:
+        assert kind in synth.VARIANTS and kind != "base" and category in categories
+
+
+def test_synth_command(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["synth", "--runs", "4", "--out", str(tmp_path), "--shape", "so8t-ab"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("wrote 4 file(s), ")
+    assert "2 model families (4 so8t-ab) to " in result.stdout
+    doc = orjson.loads(min((tmp_path / "so8t-ab").iterdir()).read_bytes())
+    assert doc["baseline"]["model"] == "basem:q8_0" and doc["improved"]["model"] == "basem-ft:q8_0"
+    assert CliRunner().invoke(main, ["synth", "--runs", "0", "--out", str(tmp_path)]).exit_code == 2
