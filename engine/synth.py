@@ -251,9 +251,7 @@ def universe(seed: int, families: int) -> Universe:
         a, b = (int(x) for x in rng.integers(2, 99, size=2))
         ab.append(Item("ab", AB_CATEGORY, k, f"q{k + 1}", f"What is {a}*{b}? Show the working.", str(a * b),
                        round(float(rng.uniform(0.3, 0.7)), 3)))  # fmt: skip
-    responses = tuple(
-        _sentence(rng, vocab, int(np.clip(rng.normal(600, 120), 200, 1200)), ".") for _ in range(2048)
-    )
+    responses = tuple(_sentence(rng, vocab, int(np.clip(rng.normal(600, 120), 200, 1200)), ".") for _ in range(2048))
     short = tuple(_sentence(rng, vocab, 12, "") for _ in range(256))
     return Universe(seed, tuple(models), items, tuple(ab), responses, short)
 
@@ -383,7 +381,8 @@ def write_so8t_ab(u: Universe, i: int) -> tuple[str, bytes]:
     cases = [{"question": it.question, "expected_answer": it.expected, "difficulty": ("basic", "multi_step")[k % 2]}
              for k, it in enumerate(u.ab_items)]  # fmt: skip
     doc: dict[str, Any] = {}
-    for side, kinds, name in (("baseline", ("q8_0",), f"{family}:q8_0"), ("improved", ("ft", "q8_0"), f"{family}-ft:q8_0")):
+    sides = (("baseline", ("q8_0",), f"{family}:q8_0"), ("improved", ("ft", "q8_0"), f"{family}-ft:q8_0"))
+    for side, kinds, name in sides:
         model = by_kind["ft" if side == "improved" else "base"]
         mu = np.clip(_expected(u, model, u.ab_items, rng, kinds), 0.02, 0.98)
         correct = (rng.random(len(mu)) < mu).tolist()

@@ -55,8 +55,8 @@ def test_every_shape_ingests_as_its_format(corpus: tuple[Path, Warehouse]) -> No
     root, wh = corpus
     con = connect(wh)
     got = dict(con.execute(
-        "SELECT split_part(path[length($root) + 2:], '/', 1) || ' ' || status || ' ' || coalesce(format, '-'), count(*) "
-        "FROM files GROUP BY ALL", {"root": str(root)}
+        "SELECT split_part(path[length($root) + 2:], '/', 1) || ' ' || status || ' ' || coalesce(format, '-'), "
+        "count(*) FROM files GROUP BY ALL", {"root": str(root)}
     ).fetchall())  # fmt: skip
     assert got == {
         "so8t-results ingested so8t-results": 255,
@@ -96,10 +96,14 @@ def test_models_items_and_text_lengths(corpus: tuple[Path, Warehouse]) -> None:
 
 def _pooled(wh: Warehouse, where: str) -> dict[tuple[str, str, str], tuple[float, float, int]]:
     """(variant kind, category, metric) -> (mean, variance, n), pooled over families."""
-    rows = connect(wh).execute(
-        "SELECT r.model_base, r.quantization, s.category, s.metric, sum(s.score), sum(s.score * s.score), count(*) "
-        f"FROM scores AS s JOIN runs AS r USING (run_id) WHERE {where} GROUP BY ALL"
-    ).fetchall()
+    rows = (
+        connect(wh)
+        .execute(
+            "SELECT r.model_base, r.quantization, s.category, s.metric, sum(s.score), sum(s.score * s.score), count(*) "
+            f"FROM scores AS s JOIN runs AS r USING (run_id) WHERE {where} GROUP BY ALL"
+        )
+        .fetchall()
+    )
     acc: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
     for base, quant, category, metric, total, squares, n in rows:
         variant = synth.variant_of(base, quant)
