@@ -1,0 +1,430 @@
+"""The evalhouse benchmark: synthetic corpora, every step timed as its own process, with peak memory.
+
+Usage: python bench/run.py [--quick] [--reps N] [--shapes so8t-results,so8t-tasks,so8t-ab] [--sizes 1000,10000]
+
+Corpora are generated with engine/synth.py into bench/out/corpora/ (git-ignored) and reused when
+their manifest matches. Each step runs as a child process (``python -m cli ...``, the naive
+loader, the DuckDB reference); its wall time is taken around the child, and its memory two ways:
+
+- ``peak_mb``: the largest sum of PSS (proportional set size, so pages shared between the ingest
+  workers and their parent are not counted twice) over the child and all its descendants,
+  sampled from /proc/<pid>/smaps_rollup every 20 ms by a thread of this process;
+- ``max_rss_mb``: ``ru_maxrss`` of the child from ``os.wait4``: the largest single process of the
+  tree (it is not a sum), exact.
+
+Figures are medians over ``--reps`` runs. Each ingest-like figure is also given as a ratio to the
+naive loader (bench/naive.py) measured on the same corpus in the same run, and each target of
+issue 5 is checked. Results go to bench/results.json and bench/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine import synth  # noqa: E402
+
+OUT = ROOT / "bench" / "out"  # default --work: corpora and scratch warehouses (git-ignored)
+PY = sys.executable
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+SAMPLE_S = 0.02
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring one child process
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    wall_s: float
+    peak_mb: float
+    max_rss_mb: float
+    stdout: str
+
+
+def _tree(pid: int) -> list[int]:
+    pids, i = [pid], 0
+    while i < len(pids):
+        try:
+            for tid in os.listdir(f"/proc/{pids[i]}/task"):
+                with open(f"/proc/{pids[i]}/task/{tid}/children") as f:
+                    pids += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+        i += 1
+    return pids
+
+
+def _pss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total / 1024
+
+
+def measure(cmd: list[str], *, check: bool = True) -> Measure:
+    """Run ``cmd`` from the repository root; its wall time, peak memory and stdout."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=out, stderr=err)
+        peak = [0.0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(SAMPLE_S):
+                peak[0] = max(peak[0], _pss_mb(_tree(proc.pid)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        done.set()
+        sampler.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{stderr[-2000:]}")
+    return Measure(wall, peak[0], usage.ru_maxrss / 1024, stdout)
+
+
+@dataclass
+class Step:
+    name: str
+    corpus: str | None
+    wall_s: float
+    peak_mb: float
+    max_rss_mb: float
+    runs: list[float]
+    vs_naive: float | None = None  # naive loader's time / this step's time
+    note: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def repeat(name: str, corpus: str | None, reps: int, make_cmd: Any, before: Any = None) -> tuple[Step, Measure]:
+    """Run a step ``reps`` times (``before()`` untimed before each); medians of wall and memory."""
+    ms = []
+    for _ in range(reps):
+        if before:
+            before()
+        ms.append(measure(make_cmd()))
+    step = Step(name, corpus, statistics.median(m.wall_s for m in ms), statistics.median(m.peak_mb for m in ms),
+                statistics.median(m.max_rss_mb for m in ms), [round(m.wall_s, 4) for m in ms])  # fmt: skip
+    print(f"  {name:<34} {corpus or '':<22} {step.wall_s:8.3f} s  {step.peak_mb:7.0f} MB", flush=True)
+    return step, ms[-1]
+
+
+def cli(*args: str) -> list[str]:
+    return [PY, "-m", "cli", *args]
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpora and warehouses
+# ---------------------------------------------------------------------------------------------
+
+
+def corpus(root: Path, shape: str, runs: int) -> tuple[Path, dict[str, Any]]:
+    """The corpus folder (generated unless a matching one exists) and its facts."""
+    path = root / "corpora" / f"{shape}-{runs}"
+    want = {"runs": runs, "shape": shape, "seed": 0, "families": synth.families_for(runs),
+            "counts": synth.plan(runs, shape)}  # fmt: skip
+    facts: dict[str, Any] = {"shape": shape, "runs": runs}
+    if synth.read_manifest(path) != want:
+        shutil.rmtree(path, ignore_errors=True)
+        m = measure(cli("synth", "--runs", str(runs), "--shape", shape, "--seed", "0", "--out", str(path)))
+        facts["synth_s"] = round(m.wall_s, 3)
+        print(f"  generated {path.name} in {m.wall_s:.1f} s", flush=True)
+    files = [p for p in path.rglob("*.json") if not p.name.startswith(".")]
+    facts |= {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+    return path, facts
+
+
+def rows_added(stdout: str) -> int:
+    m = re.search(r"(\d+) row\(s\) added", stdout)
+    return int(m.group(1)) if m else 0
+
+
+def replicate(src: Path, dest: Path, copies: int) -> None:
+    """A warehouse holding ``copies`` times the scores of ``src``: its scores Parquet hard-linked
+    into extra batch folders (same rows, distinct files; the views glob every batch)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(src, dest, copy_function=os.link)
+    batches = [d for d in sorted((dest / "data").iterdir()) if d.name.startswith("b")]
+    for k in range(1, copies):
+        for b in batches:
+            scores = sorted(b.glob("scores*.parquet"))
+            if not scores:
+                continue
+            extra = dest / "data" / f"{b.name}-copy{k:02d}"
+            extra.mkdir()
+            for f in scores:
+                os.link(f, extra / f.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark
+# ---------------------------------------------------------------------------------------------
+
+DUCKDB_COPY = """
+import sys, duckdb
+glob, out = sys.argv[1], sys.argv[2]
+q = lambda s: "'" + s.replace("'", "''") + "'"
+duckdb.connect().execute(
+    "COPY (SELECT metadata.timestamp AS started_at, unnest(results, recursive := true) "
+    f"FROM read_json({q(glob)})) TO {q(out)} (FORMAT parquet, COMPRESSION zstd)")
+"""
+
+SUMMARY_SQL = "SELECT * FROM model_category_summary ORDER BY model, category, metric"
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        ram_gb = float("nan")
+    versions = {}
+    for mod in ("duckdb", "polars", "pyarrow", "orjson", "numpy"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except ImportError:
+            versions[mod] = None
+    return {"nproc": os.cpu_count(), "ram_gb": round(ram_gb, 1), "cpu": cpu, "python": platform.python_version(),
+            "platform": platform.platform(), **versions}  # fmt: skip
+
+
+def commands() -> set[str]:
+    from cli import main
+
+    return set(main.commands)
+
+
+def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int]) -> dict[str, Any]:
+    """Every step on every corpus; the results as a JSON-able dict."""
+    root.mkdir(parents=True, exist_ok=True)
+    work = root / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    steps: list[Step] = []
+    corpora: dict[str, Any] = {}
+    skipped: list[dict[str, str]] = []
+    big_wh: Path | None = None
+    big_name = ""
+
+    for shape in shapes:
+        for runs in sizes:
+            path, facts = corpus(root, shape, runs)
+            name = path.name
+            corpora[name] = facts
+            print(f"{name}: {facts['files']} files, {facts['bytes'] / 1e6:.0f} MB", flush=True)
+            naive, m = repeat(
+                "naive loader", name, reps, lambda p=path: [PY, "bench/naive.py", str(p), str(work / "naive.parquet")]
+            )
+            facts["rows"] = json.loads(m.stdout)["rows"]
+            steps.append(naive)
+            if shape == "so8t-results":
+                glob = str(path / "so8t-results" / "*.json")
+                s, _ = repeat("duckdb read_json COPY", name, reps,
+                              lambda g=glob: [PY, "-c", DUCKDB_COPY, g, str(work / "duckdb.parquet")])  # fmt: skip
+                steps.append(s)
+            wh = work / f"wh-{name}"
+            s, m = repeat("cold ingest", name, reps, lambda p=path, w=wh: cli("ingest", "-q", str(p), "-w", str(w)),
+                          before=lambda w=wh: shutil.rmtree(w, ignore_errors=True))  # fmt: skip
+            s.extra["rows"] = rows_added(m.stdout)
+            steps.append(s)
+            s, _ = repeat(
+                "re-ingest unchanged", name, reps, lambda p=path, w=wh: cli("ingest", "-q", str(p), "-w", str(w))
+            )
+            steps.append(s)
+            extra = work / f"new-{name}"
+            counter = iter(range(10_000))
+
+            def add_one(shape: str = shape, runs: int = runs, extra: Path = extra, counter: Any = counter) -> None:
+                # A run the corpus does not have (index past its end), beside the corpus folder.
+                shutil.rmtree(extra, ignore_errors=True)
+                u = synth.universe(0, synth.families_for(runs))
+                rel, data = synth.WRITERS[shape](u, runs + next(counter))
+                (extra / rel).parent.mkdir(parents=True, exist_ok=True)
+                (extra / rel).write_bytes(data)
+
+            s, m = repeat("ingest 1 new file", name, reps, lambda p=path, w=wh, e=extra: cli("ingest", "-q", str(p), str(e), "-w", str(w)),  # noqa: E501
+                          before=add_one)  # fmt: skip
+            steps.append(s)
+            for st in steps:
+                if st.corpus == name and st.name != "naive loader":
+                    st.vs_naive = round(naive.wall_s / st.wall_s, 2)
+            if shape == "so8t-results" and runs == max(sizes):
+                big_wh, big_name = wh, name
+
+    if big_wh is not None:
+        copies = 10
+        big10 = work / "wh-x10"
+        replicate(big_wh, big10, copies)
+        for label, wh in ((big_name, big_wh), (f"{big_name} x{copies}", big10)):
+            s, m = repeat("summary --by model,category", label, reps,
+                          lambda w=wh: cli("summary", "--by", "model,category", "--format", "csv",
+                                           "-w", str(w)))  # fmt: skip
+            steps.append(s)
+            s, m = repeat("summary query in process", label, 1,
+                          lambda w=wh: [PY, "bench/inproc.py", str(w), str(max(3, reps + 1)), SUMMARY_SQL])  # fmt: skip
+            s.extra = json.loads(m.stdout)
+            s.note = "wall_s is the whole child; extra.median_s is the query alone (after a first, cold run)"
+            steps.append(s)
+        available = commands()
+        for command in ("compare", "report"):
+            if command not in available:
+                skipped.append({"name": command, "why": f"no `evalhouse {command}` command on this branch yet"})
+    s, _ = repeat("evalhouse --help", None, max(reps, 5), lambda: cli("--help"))
+    steps.append(s)
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "reps": reps,
+        "machine": machine(),
+        "memory_measure": "peak_mb: max over 20 ms samples of summed PSS of the child's process tree "
+        "(/proc/<pid>/smaps_rollup); max_rss_mb: ru_maxrss of os.wait4 (largest single process)",
+        "corpora": corpora,
+        "steps": [asdict(s) for s in steps],
+        "skipped": skipped,
+        "targets": targets(steps, max(sizes)),
+    }
+
+
+def targets(steps: list[Step], big: int) -> list[dict[str, Any]]:
+    """Issue 5's targets, checked against this run's figures (None where not measured)."""
+
+    def find(name: str, corpus: str | None = None, prefix: bool = False) -> Step | None:
+        for s in steps:
+            if s.name == name and (
+                corpus is None or s.corpus == corpus or (prefix and (s.corpus or "").startswith(corpus))
+            ):
+                return s
+        return None
+
+    res = f"so8t-results-{big}"
+    out: list[dict[str, Any]] = []
+
+    def add(target: str, figure: str, met: bool | None) -> None:
+        out.append({"target": target, "measured": figure, "met": met})
+
+    ing, naive, dd = find("cold ingest", res), find("naive loader", res), find("duckdb read_json COPY", res)
+    if ing and naive and dd:
+        add("ingest so8t-results >= 3x faster than naive",
+            f"{ing.vs_naive}x ({ing.wall_s:.2f} s vs {naive.wall_s:.2f} s)", (ing.vs_naive or 0) >= 3)  # fmt: skip
+        add("ingest so8t-results no slower than DuckDB read_json COPY", f"{ing.wall_s:.2f} s vs {dd.wall_s:.2f} s",
+            ing.wall_s <= dd.wall_s)  # fmt: skip
+        add("ingest so8t-results peak memory < 1.5 GB", f"{ing.peak_mb:.0f} MB (PSS, process tree)", ing.peak_mb < 1536)
+    small = [s for s in steps if s.name == "cold ingest" and s.corpus and s.corpus.startswith("so8t-results-")]
+    if len(small) >= 2:
+        lo, hi = min(small, key=lambda s: s.extra.get("rows", 0)), max(small, key=lambda s: s.extra.get("rows", 0))
+        add("ingest memory flat with corpus size",
+            f"{lo.peak_mb:.0f} MB ({lo.corpus}) -> {hi.peak_mb:.0f} MB ({hi.corpus})",
+            hi.peak_mb < 1.5 * lo.peak_mb + 100)  # fmt: skip
+    re_ = find("re-ingest unchanged", res)
+    if re_:
+        add("re-ingest unchanged corpus < 1 s", f"{re_.wall_s:.2f} s", re_.wall_s < 1)
+    new = find("ingest 1 new file", res)
+    if new:
+        add("1 new file into the corpus < 1 s", f"{new.wall_s:.2f} s", new.wall_s < 1)
+    q10 = [s for s in steps if s.name == "summary query in process" and (s.corpus or "").endswith("x10")]
+    if q10:
+        rows, secs = q10[0].extra.get("score_rows"), q10[0].extra.get("median_s", 0)
+        add("summary over 10M rows < 0.5 s in process", f"{secs:.3f} s over {rows:,} rows", secs < 0.5)
+    h = find("evalhouse --help")
+    if h:
+        add("evalhouse --help < 0.3 s", f"{h.wall_s:.3f} s", h.wall_s < 0.3)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------------
+
+
+def markdown(res: dict[str, Any]) -> str:
+    m = res["machine"]
+    lines = [
+        "# evalhouse benchmark results",
+        "",
+        f"{res['date']}; {m['nproc']} cores, {m['ram_gb']} GiB RAM, {m['cpu']}; Python {m['python']}, "
+        f"DuckDB {m['duckdb']}, Polars {m['polars']}, PyArrow {m['pyarrow']}. Medians of {res['reps']} run(s)"
+        f"{' (--quick)' if res['quick'] else ''}. Memory: {res['memory_measure']}.",
+        "",
+        "| corpus | files | MB | rows |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, c in res["corpora"].items():
+        lines.append(f"| {name} | {c['files']:,} | {c['bytes'] / 1e6:,.0f} | {c.get('rows', 0):,} |")
+    lines += ["", "| step | corpus | wall s | peak MB | x naive |", "|---|---|---:|---:|---:|"]
+    for s in res["steps"]:
+        wall = f"{s['wall_s']:.3f}"
+        if s["name"] == "summary query in process":
+            wall = f"{s['extra']['median_s']:.3f} (query)"
+        ratio = f"{s['vs_naive']:.2f}" if s["vs_naive"] else ""
+        lines.append(f"| {s['name']} | {s['corpus'] or ''} | {wall} | {s['peak_mb']:.0f} | {ratio} |")
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    for t in res["targets"]:
+        lines.append(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'no'} |")
+    for sk in res["skipped"]:
+        lines.append(f"\nSkipped `{sk['name']}`: {sk['why']}.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small corpora, one repetition (a smoke test)")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions per step (default 3; 1 with --quick)")
+    ap.add_argument("--shapes", default="so8t-results,so8t-tasks,so8t-ab")
+    ap.add_argument("--sizes", default=None, help="runs per corpus (default 1000,10000; 20,60 with --quick)")
+    ap.add_argument("--out", default=str(ROOT / "bench"), help="where results.json and results.md go")
+    ap.add_argument("--work", default=str(OUT), help="where corpora and scratch warehouses go (default bench/out)")
+    args = ap.parse_args()
+    reps = args.reps or (1 if args.quick else 3)
+    sizes = [int(x) for x in (args.sizes or ("20,60" if args.quick else "1000,10000")).split(",")]
+    shapes = (
+        args.shapes.split(",")
+        if not args.quick or args.shapes != ap.get_default("shapes")
+        else ["so8t-results", "so8t-tasks"]
+    )
+    res = bench(Path(args.work), args.quick, reps, shapes, sizes)
+    out = Path(args.out)
+    (out / "results.json").write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    (out / "results.md").write_text(markdown(res), encoding="utf-8")
+    print()
+    print(markdown(res))
+
+
+if __name__ == "__main__":
+    main()
