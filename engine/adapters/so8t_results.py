@@ -6,7 +6,11 @@ not read. The critical-infrastructure variant names its benchmark ``domain``.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any
+
+import orjson
 
 from engine.adapters.base import (
     RunBuilder,
@@ -41,8 +45,14 @@ def read(source: Source) -> list[RunBuilder]:
     require(isinstance(meta, dict), path, "metadata", "expected an object")
     started = parse_time(meta.get("timestamp"), path, "metadata.timestamp")
     run_meta = {k: v for k, v in meta.items() if k != "timestamp"}
+    fast = _read_columns(doc["results"], started, run_meta)
+    return fast if fast is not None else _read_items(path, doc["results"], started, run_meta)
+
+
+def _read_items(path: str, results: list[Any], started: datetime | None, run_meta: dict[str, Any]) -> list[RunBuilder]:
+    """Item by item, checking every field: the path for files the column reader declines."""
     runs: dict[str, RunBuilder] = {}
-    for i, item in enumerate(doc["results"]):
+    for i, item in enumerate(results):
         where = f"results[{i}]"
         require(isinstance(item, dict), path, where, "expected an object")
         model = item.get("model")
@@ -83,3 +93,93 @@ def _item_id(item: dict[str, Any], benchmark: str | None, question: str | None, 
         return f"{benchmark}#{task_index}"
     require(bool(question), path, where, "no test_name, task_index or question to identify the item")
     return question_key(question or "")
+
+
+def _text_column(results: list[dict[str, Any]], key: str) -> list[str | None] | None:
+    values = [item.get(key) for item in results]
+    return values if all(v is None or type(v) is str for v in values) else None
+
+
+_SCALARS = (str, int, float, bool)
+
+
+def _attributes(results: list[dict[str, Any]]) -> list[str | None]:
+    """``scalar_attributes`` of every item, working out the leftover keys once per key layout."""
+    leftovers: dict[tuple[str, ...], list[str]] = {}
+    out: list[str | None] = []
+    for item in results:
+        layout = tuple(item)
+        keys = leftovers.get(layout)
+        if keys is None:
+            keys = leftovers[layout] = sorted(k for k in layout if k not in _USED)
+        rest = {k: v for k in keys if (v := item[k]) is None or type(v) in _SCALARS}
+        # Keys are sorted already, so this is scalar_attributes' OPT_SORT_KEYS output.
+        out.append(orjson.dumps(rest).decode() if rest else None)
+    return out
+
+
+def _read_columns(results: list[Any], started: datetime | None, run_meta: dict[str, Any]) -> list[RunBuilder] | None:
+    """The same runs as ``_read_items``, built a column at a time (several times faster).
+
+    Returns None as soon as anything is not of the plain expected type (a number given as text,
+    a bool score, a time zone, a missing key...): ``_read_items`` then reads the file and either
+    accepts it or names the field at fault, so both paths accept and reject the same files.
+    """
+    if not all(type(item) is dict for item in results):
+        return None
+    models = [item.get("model") for item in results]
+    if not all(type(m) is str and m for m in models):
+        return None
+    scores = [item.get("score") for item in results]
+    if not all((type(v) is float or type(v) is int) and math.isfinite(v) for v in scores):  # type: ignore[arg-type]
+        return None
+    times = [item.get("response_time") for item in results]
+    if not all(v is None or ((type(v) is float or type(v) is int) and math.isfinite(v)) for v in times):
+        return None
+    keys = ("category", "benchmark", "domain", "test_name", "question", "response", "expected_answer", "timestamp")
+    cols = {key: _text_column(results, key) for key in keys}
+    if any(c is None for c in cols.values()):
+        return None
+    try:
+        stamps = [datetime.fromisoformat(v) if v else None for v in cols["timestamp"]]  # type: ignore[union-attr]
+    except ValueError:
+        return None
+    if any(t is not None and t.tzinfo is not None for t in stamps):
+        return None
+    benchmarks = [b or d for b, d in zip(cols["benchmark"], cols["domain"], strict=True)]  # type: ignore[arg-type]
+    questions: list[str | None] = cols["question"]  # type: ignore[assignment]
+    item_ids: list[str] = []
+    for item, name, bench, question in zip(results, cols["test_name"], benchmarks, questions, strict=True):  # type: ignore[arg-type]
+        index = item.get("task_index")
+        if name:
+            item_ids.append(name)
+        elif bench and index is not None:
+            if type(index) is not int:
+                return None
+            item_ids.append(f"{bench}#{index}")
+        elif question:
+            item_ids.append(question_key(question))
+        else:
+            return None
+    columns: dict[str, list[Any]] = {
+        "item_ids": item_ids, "scores": [float(v) for v in scores],  # type: ignore[arg-type]
+        "benchmark": benchmarks, "category": cols["category"],  # type: ignore[dict-item]
+        "response_time_s": [None if v is None else float(v) for v in times], "timestamp": stamps,
+        "attributes": _attributes(results),
+        "question": questions, "response": cols["response"], "expected": cols["expected_answer"],  # type: ignore[dict-item]
+    }  # fmt: skip
+    order = list(dict.fromkeys(models))
+    runs = []
+    for model in order:
+        if len(order) == 1:
+            part = columns
+        else:
+            keep = [i for i, m in enumerate(models) if m == model]
+            part = {k: [v[i] for i in keep] for k, v in columns.items()}
+        run = RunBuilder(model, model, started_at=started, metadata=run_meta, harness="so8t")  # type: ignore[arg-type]
+        run.add_answers(part["item_ids"], "score", part["scores"], benchmark=part["benchmark"],
+                        category=part["category"], response_time_s=part["response_time_s"],
+                        timestamp=part["timestamp"], attributes=part["attributes"], question=part["question"],
+                        response=part["response"], expected=part["expected"])  # fmt: skip
+        runs.append(run)
+    return runs
