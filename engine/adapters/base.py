@@ -95,6 +95,18 @@ def to_score(value: Any, path: str, field: str) -> float:
     raise BadResultFile(path, field, f"{value!r} is not a number")
 
 
+def unit_score(value: Any, path: str, field: str) -> float:
+    """A score that must lie in 0..1 (the SO8T shapes' documented range).
+
+    >>> unit_score(-0.0, "f", "score"), unit_score(True, "f", "score")
+    (0.0, 1.0)
+    """
+    score = to_score(value, path, field)
+    if not 0.0 <= score <= 1.0:
+        raise BadResultFile(path, field, f"{value!r} is outside the score range 0..1")
+    return score + 0.0
+
+
 def to_float_or_none(value: Any, path: str, field: str) -> float | None:
     if value is None:
         return None

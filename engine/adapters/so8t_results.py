@@ -17,11 +17,10 @@ from engine.adapters.base import (
     require,
     scalar_attributes,
     to_float_or_none,
-    to_score,
+    unit_score,
 )
 
 NAME = "so8t-results"
-_INF = float("inf")
 _TEXT_FIELDS = ("benchmark", "domain", "category", "test_name", "question", "response", "expected_answer")
 
 _USED = frozenset(
@@ -55,8 +54,9 @@ def read(source: Source) -> list[RunBuilder]:
         if "score" not in item:
             require(False, path, f"results[{i}].score", "missing")
         score = item["score"]
-        if type(score) is not float or score != score or score in (_INF, -_INF):
-            score = to_score(score, path, f"results[{i}].score")
+        if type(score) is not float or not 0.0 <= score <= 1.0:
+            score = unit_score(score, path, f"results[{i}].score")
+        score += 0.0  # -0.0 -> 0.0
         run = runs.get(model)
         if run is None:
             run = runs[model] = RunBuilder(model, model, started_at=started, metadata=run_meta, harness="so8t")
