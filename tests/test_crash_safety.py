@@ -25,8 +25,8 @@ def write_corpus(folder: Path, n_files: int, tag: str) -> Path:
     folder.mkdir(parents=True)
     for f in range(n_files):
         items = [
-            {"model": f"{tag}-m{f % 5}", "category": f"c{i % 7}", "test_name": f"t{i}", "score": ((i * 7 + f) % 11) / 10,
-             "question": "q" * 200, "response": f"answer {f} {i} " + "r" * 600}
+            {"model": f"{tag}-m{f % 5}", "category": f"c{i % 7}", "test_name": f"t{i}",
+             "score": ((i * 7 + f) % 11) / 10, "question": "q" * 200, "response": f"answer {f} {i} " + "r" * 600}
             for i in range(100)
         ]  # fmt: skip
         doc = {"metadata": {"timestamp": "2025-01-01T00:00:00", "file": f}, "results": items}
