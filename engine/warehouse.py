@@ -98,6 +98,8 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False) -> War
             f"{wh.meta_path}: schema_version is {version!r}; this evalhouse reads version {SCHEMA_VERSION}",
             hint="upgrade evalhouse, or run `evalhouse doctor` on the warehouse",
         )
+    if meta.get("tables") != sorted(TABLES):
+        _add_missing_tables(wh)
     if meta.get("views") != _views_fingerprint(wh):
         with contextlib.suppress(OSError):
             write_views_db(wh)
@@ -133,10 +135,34 @@ def _initialise(wh: Warehouse) -> None:
             for table in TABLES.values():
                 pq.write_table(table.arrow_schema().empty_table(), batch.staging / f"{table.name}.parquet")
             batch.commit()
-            _write_meta(wh, {"schema_version": SCHEMA_VERSION, "created_at": _now_iso()})
+            _write_meta(wh, {"schema_version": SCHEMA_VERSION, "created_at": _now_iso(), "tables": sorted(TABLES)})
             write_views_db(wh)
     except OSError as exc:
         raise WarehouseError(f"cannot create a warehouse at {wh.root}: {exc.strerror or exc}") from None
+
+
+def _add_missing_tables(wh: Warehouse) -> None:
+    """Give every stored table at least one (empty) Parquet file, so that every view's glob matches.
+
+    A warehouse created before a table was added to the schema has no file for it; views over an
+    unmatched glob would fail. Done once, under the lock, then recorded in evalhouse.json. A
+    warehouse we cannot write to is left as it is (its new views will fail until someone can).
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        with lock(wh):
+            missing = [t for t in TABLES.values() if not wh.table_files(t.name)]
+            if missing:
+                batch = Batch(wh)
+                for table in missing:
+                    pq.write_table(table.arrow_schema().empty_table(), batch.staging / f"{table.name}.parquet")
+                batch.commit()
+            meta = read_meta(wh)
+            meta["tables"] = sorted(TABLES)
+            _write_meta(wh, meta)
+    except (OSError, WarehouseError):
+        return
 
 
 def _now_iso() -> str:
