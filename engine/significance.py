@@ -90,6 +90,8 @@ def welch_t(n1: Array, mean1: Array, var1: Array, n2: Array, mean2: Array, var2:
         a, b = v1 / n1, v2 / n2
         se = np.sqrt(a + b)
         df = (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
+        # SciPy's convention when both variances are 0 (df is 0/0): one degree of freedom.
+        df = np.where(np.isnan(df), 1.0, df)
         pooled = ((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2)
         effect = (m2 - m1) / np.sqrt(pooled)
     return _t_result(m2 - m1, se, df, effect, alpha)
