@@ -32,6 +32,7 @@ import polars as pl
 from engine import significance as sig
 from engine.errors import AnalysisError
 from engine.pairs import Rule, default_pairs, pairs_from_rules
+from engine.stats import quiet
 
 if TYPE_CHECKING:
     import duckdb
@@ -99,9 +100,10 @@ def compare(
     con.register("_eh_models", pl.DataFrame({"model": names}, schema={"model": pl.String}).to_arrow())
     con.register("_eh_excluded", pl.DataFrame({"run_id": excluded}, schema={"run_id": pl.String}).to_arrow())
     try:
-        unpaired = con.sql(_UNPAIRED_SQL).pl()
-        paired = con.sql(_PAIRED_SQL).pl()
-        reported = con.sql(_METRICS_SQL).pl()
+        with quiet(con):
+            unpaired = con.sql(_UNPAIRED_SQL).pl()
+            paired = con.sql(_PAIRED_SQL).pl()
+            reported = con.sql(_METRICS_SQL).pl()
     finally:
         for name in ("_eh_pairs", "_eh_models", "_eh_excluded"):
             con.unregister(name)
@@ -187,20 +189,23 @@ GROUP BY {_SETS.format("model")}
 """
 
 # Per pair, metric and scope: the items both models answered, each side's answers to an item
-# averaged first (repeated runs, epochs), then differences taken item by item.
+# averaged first (repeated runs, epochs), then differences taken item by item. The item key is
+# numbered once so that the pair join compares one integer rather than six NULL-able strings.
 _PAIRED_SQL = f"""
 WITH im AS (
     SELECT model, metric, benchmark, category, task, item_id, filter, avg(score) AS s, count(*) AS k
     FROM scores WHERE {_LIVE}
     GROUP BY model, metric, benchmark, category, task, item_id, filter
+), keyed AS (
+    SELECT model, metric, category, coalesce(benchmark, '{_UNKNOWN}') AS bk, s, k,
+           dense_rank() OVER (ORDER BY metric, benchmark, category, task, item_id, filter) AS item
+    FROM im
 ), j AS (
-    SELECT p.pair_id AS pair_id, b.metric AS metric, b.category AS category,
-           coalesce(b.benchmark, '{_UNKNOWN}') AS bk, b.s AS sb, c.s AS sc, greatest(b.k, c.k) AS k
+    SELECT p.pair_id AS pair_id, b.metric AS metric, b.category AS category, b.bk AS bk,
+           b.s AS sb, c.s AS sc, greatest(b.k, c.k) AS k
     FROM _eh_pairs AS p
-    JOIN im AS b ON b.model = p.baseline
-    JOIN im AS c ON c.model = p.candidate AND c.metric = b.metric AND c.item_id = b.item_id
-        AND c.category = b.category AND c.benchmark IS NOT DISTINCT FROM b.benchmark
-        AND c.task IS NOT DISTINCT FROM b.task AND c.filter IS NOT DISTINCT FROM b.filter
+    JOIN keyed AS b ON b.model = p.baseline
+    JOIN keyed AS c ON c.model = p.candidate AND c.item = b.item
 )
 SELECT pair_id, metric, {_SCOPE_KEY},
        count(*) AS n_paired, avg(sb) AS pmean_b, avg(sc) AS pmean_c,
@@ -363,11 +368,13 @@ def run_tests(rows: pl.DataFrame, *, test: str = "auto", adjust: str = "holm", a
         rel = np.where(mean_b != 0, diff / mean_b * 100, np.nan)
     p_value = picked["p_value"]
     p_adjusted = sig.adjust(p_value, adjust)
-    hib = _flag(rows, "hib_b") if h else np.zeros(0, dtype=bool)
-    if "hib_b" in rows.columns:
-        hib = rows["hib_b"].fill_null(True).to_numpy().astype(bool)
+    # Lower-is-better metrics (losses, perplexity): an increase is a degradation.
+    hib = rows["hib_b"].fill_null(True).to_numpy().astype(bool) if "hib_b" in rows.columns else np.ones(h, bool)
     better = np.where(hib, diff, -diff)
-    direction = np.select([np.isnan(diff), better > 0, better < 0], [None, "improved", "degraded"], "no change")
+    direction: list[str | None] = np.select(
+        [better > 0, better < 0, better == 0], ["improved", "degraded", "no change"], ""
+    ).tolist()
+    direction = [d or None for d in direction]  # NaN difference: no direction
 
     out = rows.select(
         "pair_id", "baseline", "candidate", "metric", "scope", "key", "source", "comparable"
@@ -381,7 +388,7 @@ def run_tests(rows: pl.DataFrame, *, test: str = "auto", adjust: str = "holm", a
         pl.Series("mean_candidate", mean_c),
         pl.Series("diff", diff),
         pl.Series("rel_change_pct", rel),
-        pl.Series("direction", direction.tolist(), dtype=pl.String),
+        pl.Series("direction", direction, dtype=pl.String),
         pl.Series("test", [t or None for t in chosen.tolist()], dtype=pl.String),
         *[pl.Series(f, picked[f]) for f in ("statistic", "p_value", "ci_low", "ci_high", "effect_size", "mde")],
         pl.Series("p_adjusted", p_adjusted),

@@ -20,7 +20,8 @@ Interval methods (``ci_method``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,6 +54,17 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+@contextlib.contextmanager
+def quiet(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Turn DuckDB's progress bar off for a while: it writes to stdout, where CSV or JSON output goes."""
+    (before,) = con.sql("SELECT current_setting('enable_progress_bar')").fetchall()[0]
+    con.execute("SET enable_progress_bar = false")
+    try:
+        yield
+    finally:
+        con.execute(f"SET enable_progress_bar = {'true' if before else 'false'}")
+
+
 def where_sql(where: Where | None, prefix: str = "w") -> tuple[str, dict[str, object]]:
     """A ``WHERE`` clause (``AND``-ed equality or membership tests) and its bound parameters.
 
@@ -63,7 +75,8 @@ def where_sql(where: Where | None, prefix: str = "w") -> tuple[str, dict[str, ob
     """
     if not where:
         return "", {}
-    parts, params = [], {}
+    parts: list[str] = []
+    params: dict[str, object] = {}
     for i, (column, value) in enumerate(where.items()):
         if column not in _SCORE_COLUMNS:
             raise AnalysisError(f"cannot filter on {column!r}: not a column of scores")
@@ -108,7 +121,8 @@ def describe(
         raise AnalysisError(f"unknown interval method {method!r}; choose one of {', '.join(CI_METHODS)}")
     if cluster is not None and cluster not in _SCORE_COLUMNS:
         raise AnalysisError(f"cannot cluster on {cluster!r}: not a column of scores")
-    frame = group_stats(con, keys, cluster=cluster, where=where)
+    with quiet(con):
+        frame = group_stats(con, keys, cluster=cluster, where=where)
     return add_intervals(frame, level=level, method=method).select(
         *keys, "metric", "n", "mean", "std", "sem", "median", "min", "max", "ci_low", "ci_high", "ci_method"
     )
@@ -218,7 +232,7 @@ def add_intervals(frame: pl.DataFrame, *, level: float = 0.95, method: str = "au
         if method == "wilson":
             # Wilson is only defined for proportions: other groups get no interval.
             low, high = np.where(binary, low, np.nan), np.where(binary, high, np.nan)
-            ci_method = np.where(binary, ci_method, None)
+            ci_method = np.where(binary, ci_method, np.array(None, dtype=object))
     out = frame.with_columns(
         pl.Series("sem", sem, dtype=pl.Float64),
         pl.Series("ci_low", low, dtype=pl.Float64),

@@ -69,7 +69,9 @@ def put_scores(wh: Warehouse):
             scores.append(row)
         mrows = [{"higher_is_better": True, **m, "run_id": run_ids[m["model"]]} for m in metrics or []]
         for table, data in ((RUNS, runs), (SCORES, scores), (METRICS, mrows)):
-            pq.write_table(pa.Table.from_pylist(data, schema=table.arrow_schema()), batch.staging / f"{table.name}.parquet")
+            pq.write_table(
+                pa.Table.from_pylist(data, schema=table.arrow_schema()), batch.staging / f"{table.name}.parquet"
+            )
         batch.commit()
         return wh
 

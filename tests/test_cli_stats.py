@@ -11,7 +11,9 @@ from engine.compare import COLUMNS
 
 
 def _items(model: str, scores: list[float], category: str) -> list[dict]:
-    return [{"model": model, "score": s, "category": category, "item_id": f"{category}{i}"} for i, s in enumerate(scores)]
+    return [
+        {"model": model, "score": s, "category": category, "item_id": f"{category}{i}"} for i, s in enumerate(scores)
+    ]
 
 
 @pytest.fixture
@@ -51,7 +53,9 @@ def test_compare_json_keys_and_storage(warehouse: str) -> None:
     assert all(list(r) == list(COLUMNS) for r in rows)
     assert {(r["baseline"], r["candidate"]) for r in rows} == {("m", "m-q4km"), ("n", "n-q8_0")}
     assert "stored" in result.stderr
-    stored = orjson.loads(run("sql", "-w", warehouse, "SELECT * FROM comparisons ORDER BY baseline", "--format", "json").stdout)
+    stored = orjson.loads(
+        run("sql", "-w", warehouse, "SELECT * FROM comparisons ORDER BY baseline", "--format", "json").stdout
+    )
     assert [r["candidate"] for r in stored] == ["m-q4km", "n-q8_0"]
     for fmt in ("table", "csv", "markdown"):
         assert run("compare", "-w", warehouse, "--format", fmt, "--no-save").exit_code == 0
@@ -96,3 +100,13 @@ def test_compare_reads_evalhouse_toml(warehouse: str, tmp_path) -> None:
 def test_help_has_an_example(command: str) -> None:
     result = run(command, "--help")
     assert result.exit_code == 0 and "Example:" in result.stdout and f"evalhouse {command}" in result.stdout
+
+
+def test_readme_data_dictionary_is_current() -> None:
+    from pathlib import Path
+
+    from engine.schema import data_dictionary
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- data-dictionary:start -->\n", "<!-- data-dictionary:end -->"
+    assert readme[readme.index(start) + len(start) : readme.index(end)] == data_dictionary()

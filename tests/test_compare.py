@@ -29,7 +29,9 @@ def pair_wh(put_scores):
     rows = _items("base", BASE_BIN, "quiz") + _items("base-q4km", CAND_BIN, "quiz")
     rows += _items("base", BASE_CONT, "essay") + _items("base-q4km", CAND_CONT, "essay")
     # `other` answered different items of the same category `essay`, and nothing else.
-    rows += [{"model": "other", "score": s, "category": "essay", "item_id": f"o{i}"} for i, s in enumerate([0.1, 0.3, 0.2])]
+    rows += [
+        {"model": "other", "score": s, "category": "essay", "item_id": f"o{i}"} for i, s in enumerate([0.1, 0.3, 0.2])
+    ]
     # `island` shares nothing with anyone.
     rows += [{"model": "island", "score": s, "category": "poetry", "item_id": f"p{i}"} for i, s in enumerate([1, 0, 1])]
     return put_scores(rows)
@@ -168,10 +170,11 @@ def test_lower_is_better_and_zero_baseline(put_scores) -> None:
 
 
 def test_z_test_on_reported_aggregates(put_scores) -> None:
+    mmlu = {"benchmark": "mmlu", "category": "mmlu", "metric": "acc", "n": 500}
     metrics = [
-        {"model": "m", "benchmark": "mmlu", "category": "mmlu", "metric": "acc", "value": 0.62, "stderr": 0.02, "n": 500},
-        {"model": "m-q4km", "benchmark": "mmlu", "category": "mmlu", "metric": "acc", "value": 0.58, "stderr": 0.015, "n": 500},
-    ]  # fmt: skip
+        {**mmlu, "model": "m", "value": 0.62, "stderr": 0.02},
+        {**mmlu, "model": "m-q4km", "value": 0.58, "stderr": 0.015},
+    ]
     con = connect(put_scores([], metrics=metrics))
     out = cmp.compare(con, by=["benchmark"])
     r = _one(out, scope="benchmark")

@@ -76,7 +76,9 @@ def test_cohens_d_by_hand() -> None:
 
 def test_mde_by_hand() -> None:
     """80 % power: (t_{1-a/2} + t_{0.8}) * se, on the test's degrees of freedom."""
-    res = sig.student_t(np.array([10]), np.array([0.0]), np.array([1.0]), np.array([10]), np.array([0.0]), np.array([1.0]))
+    res = sig.student_t(
+        np.array([10]), np.array([0.0]), np.array([1.0]), np.array([10]), np.array([0.0]), np.array([1.0])
+    )
     se = np.sqrt(1.0 * (1 / 10 + 1 / 10))
     assert res.mde[0] == pytest.approx((stats.t.ppf(0.975, 18) + stats.t.ppf(0.8, 18)) * se)
 
@@ -126,7 +128,13 @@ def test_mcnemar_matches_binomtest(n10: int, n01: int) -> None:
 
 
 def test_fisher_matches_scipy_on_every_small_table() -> None:
-    tables = [(k1, n1, k2, n2) for n1 in (1, 2, 5, 9, 20) for n2 in (1, 3, 8, 21) for k1 in range(n1 + 1) for k2 in range(n2 + 1)]
+    tables = [
+        (k1, n1, k2, n2)
+        for n1 in (1, 2, 5, 9, 20)
+        for n2 in (1, 3, 8, 21)
+        for k1 in range(n1 + 1)
+        for k2 in range(n2 + 1)
+    ]
     t = np.array(tables)
     res = sig.fisher_exact(t[:, 0], t[:, 1], t[:, 2], t[:, 3])
     for i, (k1, n1, k2, n2) in enumerate(tables):
@@ -139,7 +147,9 @@ def test_fisher_matches_scipy_on_every_small_table() -> None:
 
 
 def test_fisher_large_counts_and_all_equal() -> None:
-    res = sig.fisher_exact(np.array([300, 0, 40]), np.array([1000, 10, 40]), np.array([250, 0, 40]), np.array([900, 12, 40]))
+    res = sig.fisher_exact(
+        np.array([300, 0, 40]), np.array([1000, 10, 40]), np.array([250, 0, 40]), np.array([900, 12, 40])
+    )
     assert res.p_value[0] == pytest.approx(stats.fisher_exact([[250, 650], [300, 700]]).pvalue, rel=1e-10)
     assert res.p_value[1] == 1.0 and res.p_value[2] == 1.0  # all 0s, all 1s
     assert res.effect_size[1] == 0.0 and res.effect_size[2] == 0.0

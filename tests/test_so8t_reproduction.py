@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 from click.testing import CliRunner
+from conftest import SO8T
 from scipy import stats
 
 from cli import main
-from conftest import SO8T
 from engine.ingest import ingest
 from engine.warehouse import connect, open_warehouse
 
@@ -19,8 +19,12 @@ MEANS = {"model-a": (0.500, 10), "AEGIS-phi35-golden-sigmoid": (0.300, 10), "mod
          "aegis": (0.135, 77), "agiasi": (0.049, 42), "model_a": (0.027, 75), "aegis_alpha_0_6": (0.000, 44),
          "modela-q4km": (0.0, 7), "aegis-q4km": (0.0, 7), "aegis-alpha-0.6-q4km": (0.0, 7)}  # fmt: skip
 # (baseline, candidate): (published degradation rate %, published p-value; None = "p < 0.0001").
-PUBLISHED = {("model-a", "agiasi"): (90.20, None), ("model-a", "aegis"): (72.91, 0.0009),
-             ("modela", "aegis"): (45.07, 0.0518), ("model_a", "AEGIS-phi35-golden-sigmoid"): (-993.29, None)}  # fmt: skip
+PUBLISHED = {
+    ("model-a", "agiasi"): (90.20, None),
+    ("model-a", "aegis"): (72.91, 0.0009),
+    ("modela", "aegis"): (45.07, 0.0518),
+    ("model_a", "AEGIS-phi35-golden-sigmoid"): (-993.29, None),
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +59,9 @@ def test_original_analysis_reproduced(warehouse: str) -> None:
 def test_every_p_value_is_scipy_ttest_ind_on_the_scores(warehouse: str) -> None:
     con = connect(open_warehouse(warehouse))
     scores: dict[str, list[float]] = {}
-    for model, score, path in con.sql("SELECT s.model, s.score, r.source_path FROM scores AS s JOIN runs AS r USING (run_id)").fetchall():
+    for model, score, path in con.sql(
+        "SELECT s.model, s.score, r.source_path FROM scores AS s JOIN runs AS r USING (run_id)"
+    ).fetchall():
         if "abc_test_initial" not in path:
             scores.setdefault(model, []).append(score)
     for r in _compare(warehouse, "--test", "student", "--adjust", "none", "--by", "none", "--no-save"):
@@ -86,7 +92,20 @@ def test_defaults_report_what_the_original_hid(warehouse: str) -> None:
 
 
 def test_source_file_is_excluded_by_glob(warehouse: str) -> None:
-    args = ["compare", "-w", warehouse, "-b", "model-a*", "-c", "agiasi*", "--by", "none", "--no-save", "--format", "json"]
+    args = [
+        "compare",
+        "-w",
+        warehouse,
+        "-b",
+        "model-a*",
+        "-c",
+        "agiasi*",
+        "--by",
+        "none",
+        "--no-save",
+        "--format",
+        "json",
+    ]
     everything = orjson.loads(CliRunner().invoke(main, args).stdout)
     # The baseline-vs-improved file holds model-a:q8_0 and agiasi-...:q8_0 on metrics correct, partial_credit.
     assert {r["metric"] for r in everything} == {"correct", "partial_credit", "score"}

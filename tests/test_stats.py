@@ -115,7 +115,7 @@ def test_bad_requests(con) -> None:
 
 
 def test_pure_helpers_vectorised() -> None:
-    lo, hi = t_interval(np.array([1.0, 2.0]), np.array([0.5, 0.0]), np.array([3, 0]), 0.95)
+    lo, _ = t_interval(np.array([1.0, 2.0]), np.array([0.5, 0.0]), np.array([3, 0]), 0.95)
     assert lo[0] == pytest.approx(1 - stats.t.ppf(0.975, 3) * 0.5) and np.isnan(lo[1])
     assert np.isnan(clustered_sem(np.array([5]), np.array([1]), np.array([2.0]))[0])
     frame = pl.DataFrame({"n": [3], "mean": [0.5], "std": [None], "successes": [1.5], "binary": [None]},
