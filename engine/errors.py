@@ -18,6 +18,7 @@ class BadResultFile(EvalhouseError):
 
     def __init__(self, path: str, field: str, reason: str) -> None:
         self.path, self.field, self.reason = path, field, reason
+        self.format: str | None = None  # the adapter that recognised the file, once known
         super().__init__(f"{path}: {field}: {reason}")
 
 
@@ -35,3 +36,11 @@ class WarehouseError(EvalhouseError):
 
 class StrictModeRejection(EvalhouseError):
     """``ingest --strict`` met a rejected file, so nothing was written."""
+
+
+class AnalysisError(EvalhouseError):
+    """A statistics or comparison request that cannot be answered (bad grouping, no such model...)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint

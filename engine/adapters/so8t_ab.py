@@ -19,6 +19,7 @@ from engine.adapters.base import (
     require,
     to_float_or_none,
     to_score,
+    unit_score,
 )
 
 NAME = "so8t-ab"
@@ -58,7 +59,7 @@ def _read_side(path: str, side: str, data: dict[str, Any], started: Any) -> RunB
         require("correct" in evaluation, path, f"{where}.correct", "missing")
         scores = {"correct": to_score(evaluation["correct"], path, f"{where}.correct")}
         if evaluation.get("partial_credit") is not None:
-            scores["partial_credit"] = to_score(evaluation["partial_credit"], path, f"{where}.partial_credit")
+            scores["partial_credit"] = unit_score(evaluation["partial_credit"], path, f"{where}.partial_credit")
         question = opt_str(result.get("question") or case.get("question"), path, f"{side}.results[{i}].question")
         require(bool(question), path, f"{side}.results[{i}].question", "missing: nothing identifies the item")
         attrs = {k: v for k, v in {**result, **evaluation}.items()
