@@ -58,7 +58,7 @@ ITEMS_PER_CATEGORY = 25  # 4 categories x 25 = 100 items per so8t-results run
 
 # Task-array (so8t-tasks) tasks; each task is its own benchmark and category.
 TASKS = ("gsm8k", "mmlu_abstract_algebra", "mmlu_world_history", "arc_challenge", "hellaswag")
-ITEMS_PER_TASK = 20
+ITEMS_PER_TASK = 40
 # The so8t-tasks adapter names a run by the base model of its file name (`basem_q4km_results.json`
 # is model `basem`, quantization q4_k_m), so quantized task arrays would merge with the base
 # model's runs under one `model`; only unquantized variants get task arrays.
@@ -66,7 +66,9 @@ TASK_VARIANTS = ("base", "ft")
 
 # so8t-ab files: a base model at q8_0 against its fine-tune at q8_0, on arithmetic questions.
 AB_ITEMS = 50
-AB_CATEGORY = "math"  # the category whose planted effects apply to the so8t-ab questions
+# so8t-ab questions have no category in the files; their planted effects are this category's
+# (the A/B harness measures what the fine-tune was made for, so its effect is large).
+AB_CATEGORY = "arithmetic"
 
 # Planted effects: (variant kind, category) -> change in the expected score against the base
 # model (scores are 0..1). Every pair not listed is unchanged (0.0).
@@ -79,14 +81,15 @@ EFFECTS: dict[tuple[str, str], float] = {
     ("ft", "日本語"): +0.20,
     ("ft", "translation"): +0.15,
     ("ft", "math"): +0.15,
-    ("ft", "gsm8k"): +0.15,
+    ("ft", "gsm8k"): +0.30,  # task arrays and A/B files are small (40 and 50 items): larger effects
+    ("ft", "arithmetic"): +0.30,
     ("ft", "ethics"): -0.15,
     ("ft", "medical"): -0.10,
 }
 
 # Standard deviation of the per-answer noise of graded (0..1) scores and of the per-run offset.
 ANSWER_NOISE = 0.12
-RUN_NOISE = 0.02
+RUN_NOISE = 0.01
 START = datetime(2025, 3, 1, 9, 0, 0)
 
 # Extra files of a `mixed` corpus: run metadata with no scores, and files that must be rejected.
@@ -102,9 +105,26 @@ def planted_effect(kind: str, category: str) -> float:
         category: a category of BENCHMARKS or a task of TASKS.
 
     Returns:
-        The change in expected score (0.0 for pairs not in EFFECTS).
+        The change in expected score (0.0 for pairs not in EFFECTS). so8t-ab items have no
+        category (the engine files them under ``unknown``); theirs is AB_CATEGORY's effect.
     """
-    return EFFECTS.get((kind, category), 0.0)
+    return EFFECTS.get((kind, AB_CATEGORY if category == "unknown" else category), 0.0)
+
+
+def planted_pairs(families: int) -> list[tuple[str, str, str]]:
+    """(baseline, candidate, variant kind) of every comparison a corpus plants effects in.
+
+    Each variant against its base model, and each so8t-ab file's fine-tune against its base
+    (both at q8_0, ``basem:q8_0`` -> ``basem-ft:q8_0``: kind ``ft``).
+
+    >>> planted_pairs(1)[1:]
+    [('basem', 'basem-q8_0', 'q8_0'), ('basem', 'basem-ft', 'ft'), ('basem:q8_0', 'basem-ft:q8_0', 'ft')]
+    """
+    out = []
+    for family in FAMILIES[:families]:
+        out += [(family, family + suffix, kind) for kind, (suffix, _q) in VARIANTS.items() if kind != "base"]
+        out.append((f"{family}:q8_0", f"{family}-ft:q8_0", "ft"))
+    return out
 
 
 def variant_of(model_base: str | None, quantization: str | None) -> tuple[str, str] | None:
