@@ -288,6 +288,7 @@ def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int
                 big_wh, big_name = wh, name
 
     if big_wh is not None:
+        inproc_reps = max(3, reps + 1)  # the first run is reported apart, the median is of the rest
         copies = 10
         big10 = work / "wh-x10"
         replicate(big_wh, big10, copies)
@@ -297,11 +298,30 @@ def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int
                                            "-w", str(w)))  # fmt: skip
             steps.append(s)
             s, m = repeat("summary query in process", label, 1,
-                          lambda w=wh: [PY, "bench/inproc.py", str(w), str(max(3, reps + 1)), SUMMARY_SQL])  # fmt: skip
+                          lambda w=wh: [PY, "bench/inproc.py", str(w), str(inproc_reps), "sql",
+                                        SUMMARY_SQL])  # fmt: skip
             s.extra = json.loads(m.stdout)
             s.note = "wall_s is the whole child; extra.median_s is the query alone (after a first, cold run)"
             steps.append(s)
         available = commands()
+        if "compare" in available:
+            # Every model against every other (both ways), overall and per category.
+            s, m = repeat("compare all pairs", big_name, reps,
+                          lambda w=big_wh: cli("compare", "-b", "*", "-c", "*", "--by", "category", "--no-save",
+                                               "--format", "csv", "-w", str(w)))  # fmt: skip
+            s.extra["rows"] = max(0, len(m.stdout.splitlines()) - 1)
+            steps.append(s)
+            s, m = repeat("compare all pairs in process", big_name, 1,
+                          lambda w=big_wh: [PY, "bench/inproc.py", str(w), str(inproc_reps), "compare"])  # fmt: skip
+            s.extra = json.loads(m.stdout)
+            s.note = "wall_s is the whole child; extra.median_s is compare() alone"
+            steps.append(s)
+        if "report" in available:
+            try:
+                s, _ = repeat("report", big_name, 1, lambda w=big_wh: cli("report", "-w", str(w)))
+                steps.append(s)
+            except RuntimeError as exc:
+                skipped.append({"name": "report", "why": f"`evalhouse report -w WH` failed: {str(exc)[-300:]}"})
         for command in ("compare", "report"):
             if command not in available:
                 skipped.append({"name": command, "why": f"no `evalhouse {command}` command on this branch yet"})
@@ -362,6 +382,13 @@ def targets(steps: list[Step], big: int) -> list[dict[str, Any]]:
     if q10:
         rows, secs = q10[0].extra.get("score_rows"), q10[0].extra.get("median_s", 0)
         add("summary over 10M rows < 0.5 s in process", f"{secs:.3f} s over {rows:,} rows", secs < 0.5)
+    cmp = find("compare all pairs in process")
+    if cmp:
+        rows, secs = cmp.extra.get("rows", 0), cmp.extra.get("median_s", 0)
+        add("compare over 12k+ pairs < 1 s in process", f"{secs:.3f} s for {rows:,} tests", secs < 1)
+    rep = find("report")
+    if rep:
+        add("report on the largest corpus < 15 s", f"{rep.wall_s:.2f} s", rep.wall_s < 15)
     h = find("evalhouse --help")
     if h:
         add("evalhouse --help < 0.3 s", f"{h.wall_s:.3f} s", h.wall_s < 0.3)
@@ -390,8 +417,8 @@ def markdown(res: dict[str, Any]) -> str:
     lines += ["", "| step | corpus | wall s | peak MB | x naive |", "|---|---|---:|---:|---:|"]
     for s in res["steps"]:
         wall = f"{s['wall_s']:.3f}"
-        if s["name"] == "summary query in process":
-            wall = f"{s['extra']['median_s']:.3f} (query)"
+        if s["name"].endswith("in process"):
+            wall = f"{s['extra']['median_s']:.3f} (alone)"
         ratio = f"{s['vs_naive']:.2f}" if s["vs_naive"] else ""
         lines.append(f"| {s['name']} | {s['corpus'] or ''} | {wall} | {s['peak_mb']:.0f} | {ratio} |")
     lines += ["", "| target | measured | met |", "|---|---|---|"]
