@@ -71,7 +71,7 @@ def emit(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> Non
     click.echo(render(columns, rows, fmt))
 
 
-def query(warehouse: str, sql: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+def query(warehouse: str, sql: str, params: Any = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     from engine.warehouse import connect, open_warehouse
 
     wh = open_warehouse(warehouse)
@@ -185,7 +185,8 @@ def files(warehouse: str, fmt: str, status: tuple[str, ...], history: bool) -> N
     Example:
       evalhouse files --status rejected
     """
-    source = "files" if history else "(SELECT * FROM files QUALIFY row_number() OVER (PARTITION BY path ORDER BY batch_id DESC) = 1)"
+    latest = "SELECT * FROM files QUALIFY row_number() OVER (PARTITION BY path ORDER BY batch_id DESC) = 1"
+    source = "files" if history else f"({latest})"
     where = "WHERE list_contains($statuses, status)" if status else ""
     sql = f"SELECT path, status, format, rows, reason, batch_id FROM {source} AS f {where} ORDER BY path, batch_id"
     emit(*query(warehouse, sql, {"statuses": list(status)} if status else None), fmt)

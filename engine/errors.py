@@ -18,6 +18,7 @@ class BadResultFile(EvalhouseError):
 
     def __init__(self, path: str, field: str, reason: str) -> None:
         self.path, self.field, self.reason = path, field, reason
+        self.format: str | None = None  # the adapter that recognised the file, once known
         super().__init__(f"{path}: {field}: {reason}")
 
 

@@ -5,7 +5,7 @@ One output choice, applied the same way by every read command and by the reports
 >>> print(render(["model", "mean"], [("a", 0.5), ("b", None)], "markdown"))
 | model | mean |
 |---|---|
-| a | 0.5 |
+| a | 0.5000 |
 | b |  |
 """
 

@@ -298,3 +298,12 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    """Run a query with bound parameters and return a Polars DataFrame.
+
+    >>> import duckdb; frame(duckdb.connect(), "SELECT ? AS x", [1]).to_dicts()
+    [{'x': 1}]
+    """
+    return con.sql(sql, params=params).pl()

@@ -7,6 +7,7 @@ it returns an empty list for a file that holds no scores (recorded as ``not-resu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ METRIC_FIELDS = ["benchmark", "category", "task", "metric", "filter", "value", "
 _LOWER_IS_BETTER = ("loss", "perplexity", "ppl", "error", "wer", "cer", "bits_per_byte", "bpb", "latency")
 
 
+@functools.lru_cache(maxsize=4096)
 def higher_is_better(metric: str) -> bool:
     """Direction of a metric judged from its name.
 
@@ -63,6 +65,13 @@ def parse_time(value: Any, path: str, field: str) -> datetime | None:
     """An ISO-8601 string or Unix seconds as a naive datetime; None for None/''."""
     if value is None or value == "":
         return None
+    if type(value) is str:
+        try:
+            ts = datetime.fromisoformat(value)
+            if ts.tzinfo is None:  # the common case: naive local time, kept as given
+                return ts
+        except ValueError:
+            pass
     try:
         if isinstance(value, bool):
             raise TypeError
@@ -84,6 +93,18 @@ def to_score(value: Any, path: str, field: str) -> float:
             return score
         raise BadResultFile(path, field, f"{value!r} is not a finite number")
     raise BadResultFile(path, field, f"{value!r} is not a number")
+
+
+def unit_score(value: Any, path: str, field: str) -> float:
+    """A score that must lie in 0..1 (the SO8T shapes' documented range).
+
+    >>> unit_score(-0.0, "f", "score"), unit_score(True, "f", "score")
+    (0.0, 1.0)
+    """
+    score = to_score(value, path, field)
+    if not 0.0 <= score <= 1.0:
+        raise BadResultFile(path, field, f"{value!r} is outside the score range 0..1")
+    return score + 0.0
 
 
 def to_float_or_none(value: Any, path: str, field: str) -> float | None:
@@ -142,7 +163,7 @@ class RunBuilder:
         category: str | None = None,
         task: str | None = None,
         epoch: int = 0,
-        filter: str | None = None,  # noqa: A002 - the canonical column name
+        filter: str | None = None,
         split: str | None = None,
         higher: dict[str, bool] | None = None,
         response_time_s: float | None = None,
@@ -189,7 +210,7 @@ class RunBuilder:
         benchmark: str | None,
         category: str | None = None,
         task: str | None = None,
-        filter: str | None = None,  # noqa: A002
+        filter: str | None = None,
         stderr: float | None = None,
         n: int | None = None,
         higher: bool | None = None,
