@@ -276,6 +276,37 @@ def shell(warehouse: str) -> None:
     os.execv(exe, [exe, str(wh.db_path)])
 
 
+@main.command()
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder to write the report into.")
+@click.option("--baseline", multiple=True, help="Baseline models (glob pattern, repeatable).")
+@click.option("--candidate", multiple=True, help="Candidate models (glob pattern, repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "both"]), default="both", show_default=True,
+              help="Markdown with PNG figures, one self-contained HTML file, or both.")  # fmt: skip
+@click.option("--metric", default=None, help="Metric the charts show (default: the one with the most scores).")
+@warehouse_option
+@engine_errors
+def report(out: str, baseline: tuple[str, ...], candidate: tuple[str, ...], fmt: str, metric: str | None,
+           warehouse: str) -> None:  # fmt: skip
+    """Write charts and a report: summary, intervals, comparisons, per-category breakdown.
+
+    Without --baseline/--candidate every variant is compared with its base model. Tables are
+    also written whole as CSV under OUT/data/.
+
+    \b
+    Example:
+      evalhouse report --out reports/q4 --baseline modela --candidate 'modela-*'
+    """
+    from engine.report import build_report
+    from engine.warehouse import open_warehouse
+
+    wh = open_warehouse(warehouse)
+    result = build_report(wh, out, baseline=baseline, candidate=candidate, fmt=fmt, metric=metric)
+    for path in (result.markdown, result.html):
+        if path is not None:
+            click.echo(f"wrote {path}")
+    click.echo(f"{result.charts} chart(s), {len(result.data)} CSV table(s) in {result.out}")
+
+
 def _beside_python(name: str) -> str | None:
     candidate = os.path.join(os.path.dirname(sys.executable), name)
     return candidate if os.access(candidate, os.X_OK) else None

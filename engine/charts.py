@@ -32,16 +32,17 @@ LABEL_LIMIT = 240
 STEP = 18  # px per row of a bar or heatmap chart
 WIDTH = 440
 
-# The five classes a comparison falls into, in legend order, with colours that stay apart for
-# red-green colour-blind readers (blue/orange pairs) and a grey for "cannot tell".
+# The classes a comparison falls into, in legend order: red and blue (apart for red-green
+# colour-blind readers), pale when not significant, greys for "no change" and "not comparable".
 CLASSES = (
     "degraded, significant",
     "degraded, not significant",
     "improved, not significant",
     "improved, significant",
-    "no change / not comparable",
+    "no change",
+    "not comparable",
 )
-CLASS_COLOURS = ("#c0392b", "#f0a58f", "#9ec3e6", "#1f5fa8", "#9a9a9a")
+CLASS_COLOURS = ("#c0392b", "#f0a58f", "#9ec3e6", "#1f5fa8", "#6e6e6e", "#c4c4c4")
 
 _fonts_registered = False
 
@@ -148,7 +149,8 @@ def cap(
     >>> kept["m"].to_list(), note
     (['f', 'e', 'b', 'a'], 'top 2 and bottom 2 of 6 models by v')
     """
-    ordered = frame.sort(by, descending=descending, nulls_last=True)
+    # Stable, so a caller's earlier order breaks ties (e.g. by mean among equal medians).
+    ordered = frame.sort(by, descending=descending, nulls_last=True, maintain_order=True)
     if ordered.height <= limit:
         return ordered, ""
     head = limit // 2
@@ -191,11 +193,16 @@ def _style(chart: Any) -> Any:
 
 
 def classify(frame: pl.DataFrame) -> pl.Expr:
-    """Expression giving each comparison row its class (see ``CLASSES``) from direction/significant/comparable."""
+    """Expression giving each comparison row its class (see ``CLASSES``) from direction/significant/comparable.
+
+    A row with no direction (no difference could be computed) counts as not comparable.
+    """
     comparable = pl.col("comparable").fill_null(True) if "comparable" in frame.columns else pl.lit(True)
     sig = pl.col("significant").fill_null(False)
     return (
-        pl.when(~comparable | (pl.col("direction") == "no change") | pl.col("direction").is_null())
+        pl.when(~comparable | pl.col("direction").is_null())
+        .then(pl.lit(CLASSES[5]))
+        .when(pl.col("direction") == "no change")
         .then(pl.lit(CLASSES[4]))
         .when(pl.col("direction") == "degraded")
         .then(pl.when(sig).then(pl.lit(CLASSES[0])).otherwise(pl.lit(CLASSES[1])))
@@ -285,7 +292,7 @@ def category_heatmap(
     kept = frame.join(models.select("model"), on="model").join(cats.select("category"), on="category")
     model_order = gap_order(models["model"].to_list(), per_model.height)
     cat_order = sorted(cats["category"].to_list())
-    with_text = len(cat_order) <= 30 and len(model_order) <= 60
+    with_text = len(cat_order) <= 36 and len(model_order) <= 60
     hi = kept["mean"].max() if kept.height else 1.0
     lo = kept["mean"].min() if kept.height else 0.0
     lo = min(0.0, float(lo)) if lo is not None else 0.0  # type: ignore[arg-type]
@@ -399,7 +406,7 @@ def distribution(frame: pl.DataFrame, *, metric: str = "score", limit: int = 50)
         ]
         title = _title(f"Proportion of {metric} = 1 per model", note)
     else:
-        kept, note = cap(frame, "median", limit, noun="models")
+        kept, note = cap(frame.sort("mean", descending=True, nulls_last=True), "median", limit, noun="models")
         order = gap_order(kept["model"].to_list(), frame.height)
         base = alt.Chart(kept).encode(y=alt.Y("model:N", sort=order, scale=alt.Scale(domain=order), title=None))
         marks = [
@@ -476,7 +483,8 @@ def degradation(frame: pl.DataFrame, *, limit: int = 40) -> alt.LayerChart:
     chart = alt.layer(zero, err, point).properties(
         width=WIDTH, height=alt.Step(STEP), title=_title("Difference per pair (candidate − baseline)", note)
     )
-    return _style(chart)
+    # Pair names are two model names: allow them more room than single names before cutting.
+    return _style(chart).configure_axisY(labelLimit=LABEL_LIMIT + 120)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,7 +521,9 @@ def baseline_vs_candidate(frame: pl.DataFrame, *, max_pairs: int = 12, columns: 
     values = pl.concat([kept["mean_baseline"], kept["mean_candidate"]]).drop_nulls()
     lo = min(0.0, float(values.min())) if values.len() else 0.0  # type: ignore[arg-type]
     hi = max(1.0, float(values.max())) if values.len() else 1.0  # type: ignore[arg-type]
-    scale = alt.Scale(domain=[lo, hi], nice=False)
+    # A little room around the data so points on 0 or 1 are not cut by the axes.
+    pad = 0.03 * (hi - lo)
+    scale = alt.Scale(domain=[lo - pad, hi + pad], nice=False)
     diagonal = (
         alt.Chart()
         .mark_rule(color="#999", strokeDash=[4, 3])
@@ -606,7 +616,7 @@ def relative_change_heatmap(
         .then(pl.lit("n/a"))
         .otherwise(pl.col("rel_change_pct").round(0).cast(pl.Int64).cast(pl.String) + "%")
         .alias("shown"),
-        (pl.col("rel_change_pct").abs() > clamp * 0.55).fill_null(False).alias("dark"),
+        (pl.col("rel_change_pct").abs() > clamp * 0.7).fill_null(True).alias("dark"),
     )
     pair_order = gap_order(pairs["pair"].to_list(), per_pair.height)
     cat_order = sorted(cats["category"].to_list())
@@ -621,10 +631,14 @@ def relative_change_heatmap(
         ),
         y=alt.Y("pair:N", sort=pair_order, scale=alt.Scale(domain=pair_order), title=None),
     )
-    missing = base.transform_filter("datum.rel_change_pct === null").mark_rect(color="#dddddd", stroke="white")
+    # Undefined cells are a grey no colour of the scale has; every drawn cell is outlined so that a
+    # near-white 0 % cell stays distinct from a blank (pair not compared on that category).
+    missing = base.transform_filter("datum.rel_change_pct === null").mark_rect(
+        color="#8c8c8c", stroke="#cfcfcf", strokeWidth=0.5
+    )
     cells = (
         base.transform_filter("datum.rel_change_pct !== null")
-        .mark_rect(stroke="white", strokeWidth=0.5)
+        .mark_rect(stroke="#cfcfcf", strokeWidth=0.5)
         .encode(
             color=alt.Color(
                 "rel_change_pct:Q",
@@ -648,7 +662,7 @@ def relative_change_heatmap(
             "Relative change of the mean per category (candidate vs baseline)",
             pair_note,
             cat_note,
-            "grey n/a: undefined (baseline mean is 0) or not computed",
+            "dark grey (n/a): undefined, the baseline mean is 0; blank: pair not compared on that category",
         ),
     )
     return _style(chart)

@@ -229,17 +229,17 @@ def test_distribution_of_binary_scores_is_a_proportion_with_interval():
 def compare_frame() -> pl.DataFrame:
     return pl.DataFrame(
         {
-            "baseline": ["base"] * 5,
-            "candidate": ["v1", "v2", "v3", "v4", "v5"],
-            "metric": ["score"] * 5,
-            "scope": ["overall"] * 5,
-            "diff": [-0.3, -0.05, 0.04, 0.2, 0.0],
-            "ci_low": [-0.4, -0.15, -0.05, 0.1, None],
-            "ci_high": [-0.2, 0.05, 0.13, 0.3, None],
-            "direction": ["degraded", "degraded", "improved", "improved", "no change"],
-            "significant": [True, False, False, True, None],
-            "comparable": [True, True, True, True, False],
-            "p_adjusted": [0.001, 0.4, 0.5, 0.01, None],
+            "baseline": ["base"] * 6,
+            "candidate": ["v1", "v2", "v3", "v4", "v5", "v6"],
+            "metric": ["score"] * 6,
+            "scope": ["overall"] * 6,
+            "diff": [-0.3, -0.05, 0.04, 0.2, 0.0, 0.1],
+            "ci_low": [-0.4, -0.15, -0.05, 0.1, 0.0, None],
+            "ci_high": [-0.2, 0.05, 0.13, 0.3, 0.0, None],
+            "direction": ["degraded", "degraded", "improved", "improved", "no change", "improved"],
+            "significant": [True, False, False, True, False, None],
+            "comparable": [True, True, True, True, True, False],
+            "p_adjusted": [0.001, 0.4, 0.5, 0.01, 1.0, None],
         }
     )
 
@@ -253,7 +253,7 @@ def test_degradation_spec():
     frame = compare_frame()
     spec = charts.degradation(frame).to_dict()
     rows = main_rows(spec, "pair")
-    assert [r["pair"] for r in rows] == ["base → v1", "base → v2", "base → v5", "base → v3", "base → v4"]
+    assert [r["pair"] for r in rows] == ["base → v1", "base → v2", "base → v5", "base → v3", "base → v6", "base → v4"]
     assert {r["pair"]: r["class"] for r in rows}["base → v1"] == "degraded, significant"
     point = layer_with(spec, "point")[0]["encoding"]
     assert point["x"]["field"] == "diff"
@@ -303,7 +303,8 @@ def test_baseline_vs_candidate_facets_with_diagonal():
     assert (lo, hi) == (rule["y"]["datum"], rule["y2"]["datum"]) == (0.0, 1.0)
     point = layer_with(spec, "point")[0]["encoding"]
     assert (point["x"]["field"], point["y"]["field"]) == ("mean_baseline", "mean_candidate")
-    assert point["x"]["scale"]["domain"] == point["y"]["scale"]["domain"] == [lo, hi]
+    pad = 0.03 * (hi - lo)
+    assert point["x"]["scale"]["domain"] == point["y"]["scale"]["domain"] == [lo - pad, hi + pad]
 
 
 def test_relative_change_heatmap_shows_null_as_na():
