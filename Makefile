@@ -17,6 +17,8 @@ demo: $(STAMP)
 	rm -rf warehouse/data warehouse/evalhouse.json warehouse/evalhouse.duckdb
 	$(BIN)/evalhouse ingest tests/fixtures/so8t/good
 	$(BIN)/evalhouse summary --by model
+	$(BIN)/evalhouse report --out $(DEMO)/report
+	@echo "Report: $(DEMO)/report/report.html and $(DEMO)/report/report.md"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
