@@ -316,8 +316,9 @@ def _summary(
 ) -> list[Block]:
     items: list[list[Inline]] = [
         [
-            f"{facts['models']} models, {facts['runs']} runs, {facts['items']} scored answers "
-            f"({facts['rows']} score rows over {facts['metrics']} metrics), {facts['categories']} categories."
+            f"{_count(facts['models'], 'model')}, {_count(facts['runs'], 'run')}, "
+            f"{_count(facts['items'], 'scored answer')} ({_count(facts['rows'], 'score row')} over "
+            f"{_count(facts['metrics'], 'metric')}), {_count(facts['categories'], 'category', 'categories')}."
         ]
     ]
     best = by_model.filter(pl.col("metric") == metric).sort("mean", descending=True, nulls_last=True).head(1)
@@ -332,16 +333,20 @@ def _summary(
     sig = comparison.filter(pl.col("significant").fill_null(False))
     pairs = overall.select("baseline", "candidate").unique().height
     not_comparable = overall.filter(~pl.col("comparable").fill_null(True)).select("baseline", "candidate").unique()
+    n_deg = sig.filter(pl.col("direction") == "degraded").height
+    n_imp = sig.filter(pl.col("direction") == "improved").height
     items.append(
         [
-            f"{pairs} pairs compared, overall and per category ({comparison.height} tests, p-values Holm-adjusted): "
-            f"{sig.filter(pl.col('direction') == 'degraded').height} significant degradations and "
-            f"{sig.filter(pl.col('direction') == 'improved').height} significant improvements; "
-            f"{not_comparable.height} pairs not comparable."
+            f"{_count(pairs, 'pair')} compared, overall and per category ({_count(comparison.height, 'test')}, "
+            f"p-values Holm-adjusted): {_count(n_deg, 'significant degradation')} and "
+            f"{_count(n_imp, 'significant improvement')}; {_count(not_comparable.height, 'pair')} not comparable."
         ]
     )
     for direction, word in (("degraded", "degradations"), ("improved", "improvements")):
-        rows = sig.filter(pl.col("direction") == direction).sort(pl.col("diff").abs(), descending=True)
+        # Overall results first (what a reader acts on), then per-category ones; largest first.
+        rows = sig.filter(pl.col("direction") == direction).sort(
+            [pl.col("scope") != "overall", pl.col("diff").abs()], descending=[False, True]
+        )
         if rows.height == 0:
             blocks.append(Para([f"No significant {word}."]))
             continue
@@ -502,6 +507,15 @@ def _ci_methods(frame: pl.DataFrame) -> list[Inline]:
     names = {"t": "Student t", "wilson": "Wilson score interval for 0/1 scores", "cluster-t": "cluster-robust t"}
     used = sorted(set(frame["ci_method"].drop_nulls().to_list()))
     return [", ".join(names.get(m, m) for m in used) or "no interval"]
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` with its noun, singular or plural, thousands separated.
+
+    >>> _count(1, "run"), _count(10000, "run"), _count(2, "category", "categories")
+    ('1 run', '10,000 runs', '2 categories')
+    """
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _f(v: float | None, *, sign: bool = False) -> str:

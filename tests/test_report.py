@@ -100,7 +100,7 @@ def test_comparison_table_and_summary_match_compare(built, frames):
     assert row[6] == f"{worse['diff']:+.3f} [{worse['ci_low']:.3f}, {worse['ci_high']:.3f}]"
     assert row[-1] == "degraded, significant"
     summary = text.split("## Models")[0]
-    assert f"4 models, 4 runs, {4 * 3 * 12} scored answers" in summary
+    assert f"4 models, 4 runs, {4 * 3 * 12} scored answers (144 score rows over 1 metric), 3 categories." in summary
     assert "Largest significant degradations" in summary
     # The biggest one is named first, with its difference.
     first = summary.split("Largest significant degradations")[1].splitlines()[2]
