@@ -277,6 +277,33 @@ def shell(warehouse: str) -> None:
 
 
 @main.command()
+@warehouse_option
+@click.option("--fix", "repair", is_flag=True, help="Remove leftovers of interrupted writers; rewrite the views.")
+@engine_errors
+def doctor(warehouse: str, repair: bool) -> None:
+    """Check a warehouse: schema version, Parquet files, ledger against data, leftovers, views.
+
+    Exits 1 when it finds an error (data at risk or misread); warnings alone exit 0.
+
+    \b
+    Example:
+      evalhouse doctor --warehouse warehouse/
+    """
+    from engine.doctor import check, fix
+
+    if repair:
+        for line in fix(warehouse):
+            click.echo(line)
+    findings = check(warehouse)
+    for finding in findings:
+        click.echo(str(finding))
+    errors = sum(f.level == "error" for f in findings)
+    click.echo(f"{errors} error(s), {len(findings) - errors} warning(s)" if findings else "healthy")
+    if errors:
+        sys.exit(1)
+
+
+@main.command()
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder to write the report into.")
 @click.option("--baseline", multiple=True, help="Baseline models (glob pattern, repeatable).")
 @click.option("--candidate", multiple=True, help="Candidate models (glob pattern, repeatable).")

@@ -14,7 +14,6 @@ The work is in three passes so that content deduplication is decided before anyt
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
@@ -33,7 +32,7 @@ from engine import adapters
 from engine.adapters.base import RunBuilder, Source, dumps
 from engine.errors import BadResultFile, EvalhouseError, StrictModeRejection, WarehouseError
 from engine.schema import FILES, METRICS, RETIRED, RUNS, SCORES, TEXTS
-from engine.warehouse import Batch, Warehouse, lock, remove_stale_staging
+from engine.warehouse import Batch, Warehouse, is_disk_full, lock, os_reason, remove_stale_staging
 
 # Extensions read when walking a folder (a file named on the command line is always offered).
 RESULT_SUFFIXES = (".json", ".jsonl", ".csv", ".eval", ".parquet")
@@ -125,9 +124,9 @@ def ingest(
                     hint="retry with --workers 1, or ingest the largest files on their own",
                 ) from None
             if isinstance(exc, OSError):
-                hint = "free some disk space and run the ingest again" if exc.errno == errno.ENOSPC else None
+                hint = "free some disk space and run the ingest again" if is_disk_full(exc) else None
                 raise WarehouseError(
-                    f"could not write to the warehouse {wh.root}: {exc.strerror or exc}; nothing was written", hint
+                    f"could not write to the warehouse {wh.root}: {os_reason(exc)}; nothing was written", hint
                 ) from None
             raise
     return report
