@@ -179,9 +179,21 @@ def _title(text: str, *notes: str) -> alt.TitleParams:
     )
 
 
+# Control characters and bidirectional overrides in names (which come from user files) could forge
+# line breaks or make one name display as another: charts show them as U+FFFD instead.
+_UNSAFE_CHARS = r"[\x00-\x1f\x7f\x{202a}-\x{202e}\x{2066}-\x{2069}]"
+
+
 def _clean(frame: pl.DataFrame) -> pl.DataFrame:
-    """NaN to null (JSON has no NaN) and floats rounded, so specs stay small and valid."""
-    return frame.with_columns(pl.col(pl.Float64, pl.Float32).fill_nan(None).round(6))
+    """NaN to null (JSON has no NaN), floats rounded (small specs), unsafe characters in names replaced.
+
+    >>> _clean(pl.DataFrame({"model": ["a\u202eb"], "x": [float("nan")]})).row(0)
+    ('a\ufffdb', None)
+    """
+    return frame.with_columns(
+        pl.col(pl.Float64, pl.Float32).fill_nan(None).round(6),
+        pl.col(pl.String).str.replace_all(_UNSAFE_CHARS, "\ufffd"),
+    )
 
 
 def _style(chart: Any) -> Any:

@@ -560,11 +560,21 @@ def _write_data(
 # ---------------------------------------------------------------------------------------------
 
 
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _visible(text: str) -> str:
-    """Names come from user files: control characters are shown escaped so they cannot forge lines."""
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        return text.encode("unicode_escape").decode("ascii")
-    return text
+    r"""A name from a user file with control characters and bidi overrides shown escaped.
+
+    They could otherwise forge lines or make one name display as another (as in ``engine.tabular``).
+
+    >>> _visible("a" + chr(10) + "b" + chr(0x202E))
+    'a\\nb\\u202e'
+    """
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if ord(ch) < 32 or ord(ch) == 127 or ch in _BIDI_CONTROLS else ch
+        for ch in text
+    )
 
 
 def _md_inline(parts: Sequence[Inline]) -> str:
@@ -640,7 +650,9 @@ def to_html(blocks: Sequence[Block]) -> str:
             body = "".join(
                 "<tr>"
                 + "".join(
-                    f'<td class="num">{html.escape(v)}</td>' if _is_numeric(v) else f"<td>{html.escape(v)}</td>"
+                    f'<td class="num">{html.escape(v)}</td>'
+                    if _is_numeric(v)
+                    else f"<td>{html.escape(_visible(v))}</td>"
                     for v in row
                 )
                 + "</tr>"
