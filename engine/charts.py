@@ -422,7 +422,11 @@ def distribution(frame: pl.DataFrame, *, metric: str = "score", limit: int = 50)
         order = gap_order(kept["model"].to_list(), frame.height)
         base = alt.Chart(kept).encode(y=alt.Y("model:N", sort=order, scale=alt.Scale(domain=order), title=None))
         marks = [
-            base.mark_rule(color="#444").encode(x=alt.X("lower:Q", title=f"{metric}"), x2="upper:Q"),
+            base.mark_rule(color="#444").encode(
+                # Padding keeps a median or box edge on 0 or 1 clear of the plot border.
+                x=alt.X("lower:Q", title=f"{metric}", scale=alt.Scale(padding=8, nice=False)),
+                x2="upper:Q",
+            ),
             base.mark_bar(color="#9ecae1", stroke="#3a6d99", height={"band": 0.6}).encode(x="q1:Q", x2="q3:Q"),
             base.mark_tick(color="#08306b", thickness=2.5, size=STEP * 0.6).encode(x="median:Q"),
             base.mark_point(shape="diamond", filled=True, size=30, color="#d95f02").encode(
