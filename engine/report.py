@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from engine import __version__, charts
-from engine.errors import EvalhouseError
+from engine.errors import EvalhouseError, ReportError
 from engine.tabular import render as render_table
 
 if TYPE_CHECKING:
@@ -178,13 +178,13 @@ def build_report(
     try:
         facts = _facts(con)
         if not facts["items"]:
-            raise EvalhouseError(f"the warehouse {wh.root} has no scores to report on")
+            raise ReportError(f"the warehouse {wh.root} has no scores to report on", hint="ingest results first")
         by_model = describe_frame(con, ["model"])
         by_category = describe_frame(con, ["category"])
         by_model_category = describe_frame(con, ["model", "category"])
         metric = metric or _primary_metric(by_model)
         if metric not in set(by_model["metric"].to_list()):
-            raise EvalhouseError(f"no scores for metric {metric!r}", hint="`evalhouse summary` lists the metrics")
+            raise ReportError(f"no scores for metric {metric!r}", hint="`evalhouse summary` lists the metrics")
         comparison, why_none = compare_frame(con, baseline, candidate)
         box = charts.box_stats(con, metric)
         models = con.sql("SELECT model, model_base, quantization FROM models").pl()
