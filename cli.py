@@ -257,6 +257,22 @@ def sql(statement: str, warehouse: str, fmt: str) -> None:
 
 
 @main.command()
+def schema() -> None:
+    """Print the documentation of the open `evalhouse-samples` format (JSONL or CSV).
+
+    Tools evalhouse has no adapter for can write their per-item results in this format; files
+    in it are recognised by content when ingested.
+
+    \b
+    Example:
+      evalhouse schema > SAMPLES_FORMAT.md
+    """
+    from engine.schema import open_format_doc
+
+    click.echo(open_format_doc(), nl=False)
+
+
+@main.command()
 @warehouse_option
 @engine_errors
 def shell(warehouse: str) -> None:

@@ -351,7 +351,12 @@ def read_source(path: str, sha256: str) -> tuple[str | None, list[RunBuilder]]:
         raise BadResultFile(path, "(file)", "is empty")
     for adapter in adapters.ADAPTERS:
         if adapter.detect(source):
-            return adapter.NAME, adapter.read(source)
+            try:
+                return adapter.NAME, adapter.read(source)
+            except BadResultFile as exc:
+                # The ledger records which format the rejected file claimed to be.
+                exc.format = adapter.NAME
+                raise
     raise BadResultFile(path, "(file)", f"no adapter recognises this content ({_describe(source)})")
 
 
@@ -461,7 +466,7 @@ def _parse_chunk(
                 continue
             out[path] = (fmt, "ingested", None, writer.add(path, sha256, fmt, runs))
         except BadResultFile as exc:
-            out[path] = (fmt, "rejected", str(exc), 0)
+            out[path] = (exc.format or fmt, "rejected", str(exc), 0)
         except OSError as exc:
             out[path] = (fmt, "rejected", f"{path}: cannot read: {exc.strerror or exc}", 0)
         except RecursionError:

@@ -77,7 +77,8 @@ def read(source: Source) -> list[RunBuilder]:
     args = scenario.get("args") if isinstance(scenario.get("args"), dict) else {}
     groups = spec.get("groups") if isinstance(spec.get("groups"), list) else []
     benchmark = groups[0] if groups and isinstance(groups[0], str) else task.partition(":")[0]
-    category = args.get("subject") if isinstance(args.get("subject"), str) else benchmark
+    subject = args.get("subject") if isinstance(args.get("subject"), str) else _run_arg(task, "subject")
+    category = subject or benchmark
     metadata = {"run_name": run_name, "suite": os.path.basename(os.path.dirname(os.path.dirname(path)))}
     if groups:
         metadata["groups"] = groups
@@ -150,6 +151,19 @@ def _split_run_name(run_name: str) -> tuple[str | None, str]:
         elif key != "model_deployment":
             kept.append(arg)
     return model, scenario + (colon + ",".join(kept) if kept else "")
+
+
+def _run_arg(task: str, key: str) -> str | None:
+    """One ``key=value`` argument of a run name.
+
+    >>> _run_arg("mmlu:subject=anatomy,method=multiple_choice_joint", "subject")
+    'anatomy'
+    """
+    for arg in task.partition(":")[2].split(","):
+        k, eq, value = arg.partition("=")
+        if k == key and eq:
+            return value
+    return None
 
 
 def _stat_name(stat: Any, path: str, where: str) -> tuple[str, str | None, dict[str, Any] | None]:

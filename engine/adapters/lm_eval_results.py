@@ -175,7 +175,6 @@ def read(source: Source) -> list[RunBuilder]:
         k: v
         for k, v in {
             "lm_eval_version": doc.get("lm_eval_version"),
-            "model_args": config.get("model_args"),
             "config": {k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))} or None,
             "n_shot": doc.get("n-shot"),
             "versions": doc.get("versions"),

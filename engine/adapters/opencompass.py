@@ -23,6 +23,7 @@ from engine.errors import BadResultFile
 NAME = "opencompass"
 HARNESS = "opencompass"
 SCALE = 0.01
+_DIVISOR = 100  # dividing (not multiplying by SCALE) keeps 70.51 -> 0.7051 exact to the last digit
 _HEADER = ("dataset", "version", "metric", "mode")
 _TIME = re.compile(r"(\d{8})_(\d{6})")
 
@@ -64,7 +65,7 @@ def read(source: Source) -> list[RunBuilder]:
         for run, cell, model in zip(runs, cells, models, strict=True):
             value = to_value(cell, path, f"line {line}.{model}")
             if value is not None:
-                run.add_metric(metric, value * SCALE, benchmark=dataset, category=dataset, task=dataset,
+                run.add_metric(metric, value / _DIVISOR, benchmark=dataset, category=dataset, task=dataset,
                                filter=mode if mode not in ("", "-") else None)  # fmt: skip
     return runs
 
