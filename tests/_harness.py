@@ -16,6 +16,12 @@ SAMPLE_COLS = (
     "model, benchmark, category, task, item_id, epoch, filter, split, metric, score, higher_is_better, "
     "response_time_s, tokens_per_sec, timestamp, attributes, question, response, expected"
 )
+# The pairing key (plus epoch) as a join condition; `filter` is NULL outside lm-eval, and NULL never
+# equals NULL, so it is compared with IS NOT DISTINCT FROM.
+SAME = " AND ".join(
+    [f"a.{c} = b.{c}" for c in ("benchmark", "category", "task", "item_id", "epoch", "metric")]
+    + ["a.filter IS NOT DISTINCT FROM b.filter"]
+)
 METRIC_COLS = "model, benchmark, category, task, metric, filter, value, stderr, n, higher_is_better"
 
 

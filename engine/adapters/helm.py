@@ -10,7 +10,8 @@ The model and scenario come from ``run_spec.json`` beside the file (``adapter_sp
   ``test`` occur in one run), and ``filter`` = the perturbation's name (NULL for the original
   instance), so that a perturbed answer never pairs with an unperturbed one; the full perturbation
   is kept in ``attributes``.
-- ``stats.json`` gives ``metrics`` rows (one per stat name, split and perturbation). Its ``count``
+- ``stats.json`` gives ``metrics`` rows (one per stat name and perturbation, ``test`` split only:
+  ``metrics`` has no split column, and the other splits are in the per-instance rows). Its ``count``
   is the number of trials, not instances, and HELM reports no standard errors, so ``n`` and
   ``stderr`` are NULL. These rows sit in ``metrics`` beside the per-item rows, which never mix
   with them in score means.
@@ -87,7 +88,9 @@ def read(source: Source) -> list[RunBuilder]:
         for i, stat in enumerate(source.json):
             metric, split, perturbation = _stat_name(stat, path, f"[{i}]")
             value = _mean(stat, path, f"[{i}]")
-            if value is None or metric.startswith(_SKIP_PREFIXES):
+            # `metrics` has no split column: keep HELM's headline split, the others are in the
+            # per-instance rows.
+            if value is None or metric.startswith(_SKIP_PREFIXES) or split not in (None, "test"):
                 continue
             run.add_metric(metric, value, benchmark=benchmark, category=category, task=task,
                            filter=_perturbation_name(perturbation))  # fmt: skip
