@@ -185,7 +185,11 @@ def files(warehouse: str, fmt: str, status: tuple[str, ...], history: bool) -> N
     Example:
       evalhouse files --status rejected
     """
-    source = "files" if history else "(SELECT * FROM files QUALIFY row_number() OVER (PARTITION BY path ORDER BY batch_id DESC) = 1)"
+    source = (
+        "files"
+        if history
+        else "(SELECT * FROM files QUALIFY row_number() OVER (PARTITION BY path ORDER BY batch_id DESC) = 1)"
+    )
     where = "WHERE list_contains($statuses, status)" if status else ""
     sql = f"SELECT path, status, format, rows, reason, batch_id FROM {source} AS f {where} ORDER BY path, batch_id"
     emit(*query(warehouse, sql, {"statuses": list(status)} if status else None), fmt)

@@ -92,8 +92,12 @@ SCORES = _t(
     ("task", S, "Harness task name (lm-eval task, inspect task, HELM run group); NULL if none."),
     ("item_id", S, "Stable key of the question, the same across models, for pairing."),
     ("epoch", I32, "Repetition of the same item in one run (inspect epoch, HELM trial); 0 if none."),
-    ("filter", S, "Variant of the same answer, part of the pairing key: lm-eval filter name (a doc appears once "
-     "per filter), HELM perturbation name; NULL where there is none."),
+    (
+        "filter",
+        S,
+        "Variant of the same answer, part of the pairing key: lm-eval filter name (a doc appears once "
+        "per filter), HELM perturbation name; NULL where there is none.",
+    ),
     ("split", S, "Data split (`test`, `valid`, ...) where the source names one."),
     ("metric", S, "Metric name (`score`, `acc`, `exact_match`, `correct`, ...)."),
     ("score", F, "The score, a finite number."),
@@ -256,9 +260,16 @@ OPEN_FORMAT: tuple[Field, ...] = (
     Field("category", "text", False, _from(SCORES, "category")),
     Field("task", "text", False, "Task name, where the benchmark has several."),
     Field("epoch", "integer", False, "Repetition of the same item in one run; default 0."),
-    Field("filter", "text", False, "Answer-extraction variant (a doc scored once per filter); part of the pairing key."),
+    Field(
+        "filter", "text", False, "Answer-extraction variant (a doc scored once per filter); part of the pairing key."
+    ),
     Field("split", "text", False, _from(SCORES, "split")),
-    Field("higher_is_better", "boolean", False, "Direction of the metric; default from its name (loss, perplexity, error: false)."),
+    Field(
+        "higher_is_better",
+        "boolean",
+        False,
+        "Direction of the metric; default from its name (loss, perplexity, error: false).",
+    ),
     Field("response_time_s", "number", False, _from(SCORES, "response_time_s")),
     Field("tokens_per_sec", "number", False, _from(SCORES, "tokens_per_sec")),
     Field("timestamp", "time", False, "When the item was scored (ISO 8601 or Unix seconds)."),

@@ -89,9 +89,9 @@ def test_eval_zip_of_an_unfinished_log(tmp_path: Path, wh: Warehouse) -> None:
 def test_two_logs_of_one_task_pair(wh: Warehouse) -> None:
     load(wh, GOOD)
     # per (item, epoch): both models have the `match` row
-    assert rows(wh, """
+    assert rows(wh, f"""
         SELECT count(*) FROM scores a JOIN scores b ON {SAME}
-        WHERE a.model = $a AND b.model = $b""".format(SAME=SAME), {"a": MINI, "b": HAIKU}) == [(6,)]  # fmt: skip
+        WHERE a.model = $a AND b.model = $b""", {"a": MINI, "b": HAIKU}) == [(6,)]  # fmt: skip
     # per item, epochs averaged (what a paired test over items uses)
     assert rows(wh, """
         SELECT count(*) FROM (SELECT item_id, avg(score) AS s FROM scores WHERE model = $a AND metric = 'match'

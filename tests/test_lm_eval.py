@@ -82,12 +82,14 @@ def test_runs_of_one_model(wh: Warehouse) -> None:
     assert results_meta["lm_eval_version"] == "0.4.8"
     assert results_meta["n_shot"]["gsm8k"] == 5
     # `date` (Unix seconds) for the results; the time in the file name for the samples
+    run = (M160, M160, None, "lm-evaluation-harness", None)
+    in_name = datetime(2024, 5, 29, 10, 20, 30, 123456)
     assert [g[:8] for g in got] == [
-        ("lm-eval", M160, M160, None, "lm-evaluation-harness", None, datetime(2024, 5, 29, 10, 20, 30, 500000), 0),
-        ("lm-eval-samples", M160, M160, None, "lm-evaluation-harness", None, datetime(2024, 5, 29, 10, 20, 30, 123456), 4),
-        ("lm-eval-samples", M160, M160, None, "lm-evaluation-harness", None, datetime(2024, 5, 29, 10, 20, 30, 123456), 4),
-        ("lm-eval-samples", M160, M160, None, "lm-evaluation-harness", None, datetime(2024, 5, 29, 10, 20, 30, 123456), 1),
-    ]  # fmt: skip
+        ("lm-eval", *run, datetime(2024, 5, 29, 10, 20, 30, 500000), 0),
+        ("lm-eval-samples", *run, in_name, 4),
+        ("lm-eval-samples", *run, in_name, 4),
+        ("lm-eval-samples", *run, in_name, 1),
+    ]
     assert [json.loads(g[8]) for g in got[1:]] == [
         {"from_results_file": True, "task": t} for t in ("arc_easy", "gsm8k", "mmlu_anatomy")
     ]
@@ -119,7 +121,9 @@ def test_layout_before_0_4_3(wh: Warehouse) -> None:
     """`results.json` + `<model_args>_<task>.jsonl` holding a JSON array."""
     report = load(wh, FIXTURES / "lm_eval" / "old")
     assert sorted((Path(o.path).name, o.format) for o in report.offers) == [
-        ("pretrained__EleutherAI__pythia-70m_arc_easy.jsonl", "lm-eval-samples"), ("results.json", "lm-eval")]  # fmt: skip
+        ("pretrained__EleutherAI__pythia-70m_arc_easy.jsonl", "lm-eval-samples"),
+        ("results.json", "lm-eval"),
+    ]
     assert samples(wh) == [
         ("EleutherAI/pythia-70m", "arc_easy", "arc_easy", "arc_easy", "0", 0, "none", None, "acc", 1.0, True, None,
          None, None, None, ARC_Q[0], '[["-1.0","True"],["-2.0","False"]]', "1"),
@@ -178,8 +182,12 @@ LINE = {"doc_id": 0, "doc": {"question": "q"}, "target": "a", "arguments": {}, "
 @pytest.mark.parametrize(
     ("name", "lines", "field", "reason"),
     [
-        ("samples_t_2024-01-01T00-00-00.jsonl", [LINE, {**LINE, "exact_match": "high"}], "line 2.exact_match",
-         "'high' is not a score (a number, true/false or C/I/P/N)"),
+        (
+            "samples_t_2024-01-01T00-00-00.jsonl",
+            [LINE, {**LINE, "exact_match": "high"}],
+            "line 2.exact_match",
+            "'high' is not a score (a number, true/false or C/I/P/N)",
+        ),
         ("samples_t_2024-01-01T00-00-00.jsonl", [LINE, {**LINE, "doc_id": None}], "line 2.doc_id", "None is not an id"),
         ("samples_t_2024-01-01T00-00-00.jsonl", [LINE, {**LINE, "filter": 3}], "line 2.filter", "not text"),
         ("samples_t.jsonl", [LINE], "(file name)", "lm-eval samples must be named samples_<task>_<time>.jsonl"),
@@ -198,8 +206,8 @@ def test_broken_results_are_rejected(tmp_path: Path, wh: Warehouse) -> None:
     doc["results"]["arc_easy"]["acc,none"] = "high"
     path = _write(tmp_path, "results_2024-05-30T08-00-00.json", json.dumps(doc))
     report = ingest(wh, [path], workers=1)
-    assert [(o.format, o.status, o.reason) for o in report.offers] == [
-        ("lm-eval", "rejected", f"{path}: results.arc_easy.acc,none: 'high' is not a score (a number, true/false or C/I/P/N)")]  # fmt: skip
+    reason = f"{path}: results.arc_easy.acc,none: 'high' is not a score (a number, true/false or C/I/P/N)"
+    assert [(o.format, o.status, o.reason) for o in report.offers] == [("lm-eval", "rejected", reason)]
     assert rows(wh, "SELECT count(*) FROM metrics") == [(0,)]
 
 

@@ -202,7 +202,7 @@ class RunBuilder:
         category: str | None = None,
         task: str | None = None,
         epoch: int = 0,
-        filter: str | None = None,  # noqa: A002 - the canonical column name
+        filter: str | None = None,
         split: str | None = None,
         higher: dict[str, bool] | None = None,
         response_time_s: float | None = None,
@@ -249,7 +249,7 @@ class RunBuilder:
         benchmark: str | None,
         category: str | None = None,
         task: str | None = None,
-        filter: str | None = None,  # noqa: A002
+        filter: str | None = None,
         stderr: float | None = None,
         n: int | None = None,
         higher: bool | None = None,
@@ -277,6 +277,15 @@ class RunBuilder:
     @property
     def n_metrics(self) -> int:
         return len(self.metrics["metric"])
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """The value if it is a JSON object, else an empty one (for optional nested sections).
+
+    >>> obj({"a": 1}), obj(None), obj([1])
+    ({'a': 1}, {}, {})
+    """
+    return value if isinstance(value, dict) else {}
 
 
 def require(cond: bool, path: str, field: str, reason: str) -> None:

@@ -32,15 +32,23 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.base import RunBuilder, Source, dumps, require, to_score, to_value
+from engine.adapters.base import RunBuilder, Source, dumps, obj, require, to_score, to_value
+from engine.errors import BadResultFile
 
 NAME = "helm"
 HARNESS = "helm"
 
 # Files of a HELM run folder that hold no scores (recorded as not-results, never parsed).
 _OTHER_FILES = frozenset(
-    "run_spec.json scenario.json scenario_state.json instances.json display_predictions.json "
-    "display_requests.json costs.json".split()
+    [
+        "run_spec.json",
+        "scenario.json",
+        "scenario_state.json",
+        "instances.json",
+        "display_predictions.json",
+        "display_requests.json",
+        "costs.json",
+    ]
 )
 _SKIP_PREFIXES = ("num_", "finish_reason", "prompt_truncated", "training_", "inference_", "batch_", "max_prob")
 _RUNTIME = "inference_runtime"
@@ -69,18 +77,19 @@ def read(source: Source) -> list[RunBuilder]:
         return []
     path = source.path
     spec = _run_spec(path)
-    run_name = spec.get("name") if isinstance(spec.get("name"), str) else os.path.basename(os.path.dirname(path))
+    name = spec.get("name")
+    run_name = name if isinstance(name, str) else os.path.basename(os.path.dirname(path))
     model, task = _split_run_name(run_name)
-    adapter = spec.get("adapter_spec") if isinstance(spec.get("adapter_spec"), dict) else {}
-    model = adapter.get("model") if isinstance(adapter.get("model"), str) else model
-    require(bool(model), path, "run_spec.json adapter_spec.model", "no model in run_spec.json or the run name")
-    scenario = spec.get("scenario_spec") if isinstance(spec.get("scenario_spec"), dict) else {}
-    args = scenario.get("args") if isinstance(scenario.get("args"), dict) else {}
+    adapter = obj(spec.get("adapter_spec"))
+    model = adapter["model"] if isinstance(adapter.get("model"), str) else model
+    if not model:
+        raise BadResultFile(path, "run_spec.json adapter_spec.model", "no model in run_spec.json or the run name")
+    args = obj(obj(spec.get("scenario_spec")).get("args"))
     groups = spec.get("groups") if isinstance(spec.get("groups"), list) else []
     benchmark = groups[0] if groups and isinstance(groups[0], str) else task.partition(":")[0]
     subject = args.get("subject") if isinstance(args.get("subject"), str) else _run_arg(task, "subject")
     category = subject or benchmark
-    metadata = {"run_name": run_name, "suite": os.path.basename(os.path.dirname(os.path.dirname(path)))}
+    metadata: dict[str, Any] = {"run_name": run_name, "suite": os.path.basename(os.path.dirname(os.path.dirname(path)))}
     if groups:
         metadata["groups"] = groups
     run = RunBuilder(source.name.removesuffix(".json"), str(model), harness=HARNESS, metadata=metadata)

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.base import RunBuilder, Source, dumps, opt_str, parse_time, require, to_value
+from engine.adapters.base import RunBuilder, Source, dumps, obj, opt_str, parse_time, require, to_value
 from engine.errors import BadResultFile
 
 NAME = "inspect-ai"
@@ -95,15 +95,16 @@ def _read_zip(source: Source) -> tuple[dict[str, Any], list[Any]]:
 
 def _build(path: str, header: dict[str, Any], samples: list[Any]) -> RunBuilder:
     ev = header.get("eval")
-    require(isinstance(ev, dict), path, "eval", "missing or not an object")
-    task = ev.get("task")
-    model = ev.get("model")
-    require(isinstance(task, str) and task != "", path, "eval.task", "missing or not text")
-    require(isinstance(model, str) and model != "", path, "eval.model", "missing or not text")
+    if not isinstance(ev, dict):
+        raise BadResultFile(path, "eval", "missing or not an object")
+    task, model = ev.get("task"), ev.get("model")
+    if not isinstance(task, str) or not task:
+        raise BadResultFile(path, "eval.task", "missing or not text")
+    if not isinstance(model, str) or not model:
+        raise BadResultFile(path, "eval.model", "missing or not text")
     status = opt_str(header.get("status"), path, "status")
     benchmark = task.rsplit("/", 1)[-1]
-    config = ev.get("config") if isinstance(ev.get("config"), dict) else {}
-    dataset = ev.get("dataset") if isinstance(ev.get("dataset"), dict) else {}
+    config, dataset = obj(ev.get("config")), obj(ev.get("dataset"))
     metadata = {
         k: v
         for k, v in {
@@ -133,10 +134,12 @@ def _build(path: str, header: dict[str, Any], samples: list[Any]) -> RunBuilder:
         if not scores:
             continue  # an errored or unscored sample
         ids.add(str(sid))
-        meta = sample.get("metadata") if isinstance(sample.get("metadata"), dict) else {}
+        meta = obj(sample.get("metadata"))
         category = next((meta[k] for k in _METADATA_CATEGORY if isinstance(meta.get(k), str) and meta[k]), None)
-        attrs = {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool)) and k not in _METADATA_CATEGORY}
-        output = sample.get("output") if isinstance(sample.get("output"), dict) else {}
+        attrs = {
+            k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool)) and k not in _METADATA_CATEGORY
+        }
+        output = obj(sample.get("output"))
         elapsed = sample.get("total_time", output.get("time"))
         run.add_answer(
             str(sid),
@@ -153,9 +156,10 @@ def _build(path: str, header: dict[str, Any], samples: list[Any]) -> RunBuilder:
         )
     results = header.get("results")
     if isinstance(results, dict):
-        epochs = config.get("epochs") if isinstance(config.get("epochs"), int) else 1
+        epochs = config.get("epochs")
+        per_epoch = max(epochs, 1) if isinstance(epochs, int) else 1
         completed = results.get("completed_samples")
-        n = len(ids) if ids else (completed // max(epochs, 1) if isinstance(completed, int) else None)
+        n = len(ids) if ids else (completed // per_epoch if isinstance(completed, int) else None)
         for j, entry in enumerate(results.get("scores") or []):
             _add_aggregate(run, entry, benchmark, task, n, path, f"results.scores[{j}]")
     return run
@@ -201,7 +205,7 @@ def _content_text(content: Any) -> str | None:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
-        texts = [p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        texts = [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
         return "\n".join(texts) if texts else None
     return None
 

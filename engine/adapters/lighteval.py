@@ -38,7 +38,9 @@ def detect(source: Source) -> bool:
     if not source.name.endswith(".json") or not source.looks_like_json():
         return False
     doc = source.json
-    return isinstance(doc, dict) and isinstance(doc.get("config_general"), dict) and isinstance(doc.get("results"), dict)
+    return (
+        isinstance(doc, dict) and isinstance(doc.get("config_general"), dict) and isinstance(doc.get("results"), dict)
+    )
 
 
 def _parquet_columns(source: Source) -> list[str] | None:
@@ -46,7 +48,7 @@ def _parquet_columns(source: Source) -> list[str] | None:
 
     try:
         names = pq.read_schema(io.BytesIO(source.data)).names
-    except Exception:  # noqa: BLE001 - pyarrow raises several types for a broken footer
+    except Exception:
         return None
     return names if all(c in names for c in _DETAIL_COLUMNS) else None
 
@@ -76,7 +78,11 @@ def read(source: Source) -> list[RunBuilder]:
     require(isinstance(model, str) and model != "", path, "config_general.model_name", "missing or not text")
     start = general.get("start_time")
     # start_time is often a monotonic clock reading, not a date: only accept plausible Unix times.
-    started = parse_time(start, path, "config_general.start_time") if isinstance(start, (int, float)) and start > 1e9 else None
+    started = (
+        parse_time(start, path, "config_general.start_time")
+        if isinstance(start, (int, float)) and start > 1e9
+        else None
+    )
     averages: dict[str, Any] = {}
     run = RunBuilder("results", model, started_at=started, harness=HARNESS,
                      metadata={k: general[k] for k in ("lighteval_sha", "model_sha", "model_dtype", "num_fewshot_seeds",
@@ -128,7 +134,7 @@ def _read_details(source: Source) -> RunBuilder:
     require(bool(model), path, "(file name)", "cannot tell the model from the folder layout")
     try:
         table = pq.read_table(io.BytesIO(source.data), columns=list(_DETAIL_COLUMNS))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise BadResultFile(path, "(file)", f"not a readable Parquet file: {exc}") from None
     benchmark, category = split_task(task)
     date, _, clock = time.partition("T")
@@ -140,7 +146,9 @@ def _read_details(source: Source) -> RunBuilder:
         require(isinstance(metric, dict), path, f"{where}.metric", "expected a struct of metric values")
         scores = {}
         for name, raw in metric.items():
-            value = None if isinstance(raw, float) and math.isnan(raw) else to_value(raw, path, f"{where}.metric.{name}")
+            value = (
+                None if isinstance(raw, float) and math.isnan(raw) else to_value(raw, path, f"{where}.metric.{name}")
+            )
             if value is not None:
                 scores[name] = value
         if not scores:

@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.base import RunBuilder, Source, parse_time, require, to_value
+from engine.adapters.base import RunBuilder, Source, obj, parse_time, require, to_value
+from engine.errors import BadResultFile
 
 NAME = "lm-eval"
 HARNESS = "lm-evaluation-harness"
@@ -71,7 +72,8 @@ def model_of(doc: dict[str, Any], path: str) -> str:
     if isinstance(name, str) and name:
         return name
     config = doc.get("config")
-    require(isinstance(config, dict), path, "config", "missing or not an object (needed for the model name)")
+    if not isinstance(config, dict):
+        raise BadResultFile(path, "config", "missing or not an object (needed for the model name)")
     args = config.get("model_args")
     if isinstance(args, str):
         for part in args.split(","):
@@ -79,8 +81,9 @@ def model_of(doc: dict[str, Any], path: str) -> str:
             if key.strip() in ("pretrained", "model", "engine", "path") and value:
                 return value.strip()
     model = config.get("model")
-    require(isinstance(model, str) and model != "", path, "config.model", "missing: no model name in the file")
-    return str(model)
+    if not isinstance(model, str) or not model:
+        raise BadResultFile(path, "config.model", "missing: no model name in the file")
+    return model
 
 
 class Hierarchy:
@@ -168,9 +171,9 @@ def read(source: Source) -> list[RunBuilder]:
     model = model_of(doc, path)
     started = parse_time(doc.get("date"), path, "date") if doc.get("date") is not None else file_time(source.name)
     hierarchy = Hierarchy(doc.get("group_subtasks"), doc.get("groups"))
-    higher_block = doc.get("higher_is_better") if isinstance(doc.get("higher_is_better"), dict) else {}
-    n_samples = doc.get("n-samples") if isinstance(doc.get("n-samples"), dict) else {}
-    config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+    higher_block = obj(doc.get("higher_is_better"))
+    n_samples = obj(doc.get("n-samples"))
+    config = obj(doc.get("config"))
     metadata: dict[str, Any] = {
         k: v
         for k, v in {
@@ -193,7 +196,7 @@ def read(source: Source) -> list[RunBuilder]:
                 group_values[task] = values
             continue
         benchmark, category, _parent = hierarchy.place(task)
-        higher = higher_block.get(task) if isinstance(higher_block.get(task), dict) else {}
+        higher = obj(higher_block.get(task))
         counts = n_samples.get(task)
         n = counts.get("effective") if isinstance(counts, dict) else None
         require(n is None or (isinstance(n, int) and not isinstance(n, bool)), path,

@@ -39,8 +39,21 @@ NAME = "lm-eval-samples"
 _SAMPLES_NAME = re.compile(rf"^samples_(.+)_{TIME_RE}\.jsonl$")
 # Keys of a samples line that are not metrics (used when the line has no ``metrics`` list).
 _NOT_METRICS = frozenset(
-    "doc_id doc target arguments resps filtered_resps filter metrics doc_hash prompt_hash target_hash "
-    "task_name task".split()
+    [
+        "doc_id",
+        "doc",
+        "target",
+        "arguments",
+        "resps",
+        "filtered_resps",
+        "filter",
+        "metrics",
+        "doc_hash",
+        "prompt_hash",
+        "target_hash",
+        "task_name",
+        "task",
+    ]
 )
 # Fields of a doc that hold the question, most specific first.
 _QUESTION_KEYS = ("question", "query", "problem", "prompt", "input", "ctx", "sentence", "text", "goal", "premise")

@@ -33,14 +33,14 @@ def detect(source: Source) -> bool:
     first = data.split(b"\n", 1)[0]
     if source.name.lower().endswith(".csv"):
         header = {c.strip() for c in first.decode("utf-8", "replace").strip().split(",")}
-        return _REQUIRED <= header
+        return header >= _REQUIRED
     if data[:1] != b"{":
         return False
     try:
         obj = orjson.loads(first)
     except orjson.JSONDecodeError:
         return False
-    return isinstance(obj, dict) and _REQUIRED <= obj.keys()
+    return isinstance(obj, dict) and obj.keys() >= _REQUIRED
 
 
 def _records(source: Source) -> Iterator[tuple[str, dict[str, Any], bool]]:
@@ -134,7 +134,9 @@ def read(source: Source) -> list[RunBuilder]:
             )  # fmt: skip
         for name, have in (("model", run.model), ("harness", run.harness), ("status", run.status),
                            ("started_at", run.started_at)):  # fmt: skip
-            require(rec.get(name, have) == have, path, f"{where}.{name}", f"differs from the run's earlier value {have!r}")
+            require(
+                rec.get(name, have) == have, path, f"{where}.{name}", f"differs from the run's earlier value {have!r}"
+            )
         answer_key = (key, *(rec.get(k, 0 if k == "epoch" else None) for k in _ANSWER_KEY))
         entry = answers.setdefault(answer_key, (rec, {}, {}))
         metric = rec.get("metric", "score")

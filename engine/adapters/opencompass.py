@@ -16,6 +16,7 @@ import csv
 import io
 import re
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 
 from engine.adapters.base import RunBuilder, Source, require, to_value
 from engine.errors import BadResultFile
@@ -23,7 +24,6 @@ from engine.errors import BadResultFile
 NAME = "opencompass"
 HARNESS = "opencompass"
 SCALE = 0.01
-_DIVISOR = 100  # dividing (not multiplying by SCALE) keeps 70.51 -> 0.7051 exact to the last digit
 _HEADER = ("dataset", "version", "metric", "mode")
 _TIME = re.compile(r"(\d{8})_(\d{6})")
 
@@ -65,7 +65,18 @@ def read(source: Source) -> list[RunBuilder]:
         for run, cell, model in zip(runs, cells, models, strict=True):
             value = to_value(cell, path, f"line {line}.{model}")
             if value is not None:
-                run.add_metric(metric, value / _DIVISOR, benchmark=dataset, category=dataset, task=dataset,
+                run.add_metric(metric, _scaled(cell, value), benchmark=dataset, category=dataset, task=dataset,
                                filter=mode if mode not in ("", "-") else None)  # fmt: skip
     return runs
 
+
+def _scaled(cell: str, value: float) -> float:
+    """The cell scaled to 0-1, computed on the decimal text so no binary noise is added.
+
+    >>> _scaled("70.51", 70.51), 70.51 * SCALE
+    (0.7051, 0.7051000000000001)
+    """
+    try:
+        return float(Decimal(cell) * Decimal(str(SCALE)))
+    except InvalidOperation:
+        return value * SCALE
