@@ -71,7 +71,7 @@ def emit(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> Non
     click.echo(render(columns, rows, fmt))
 
 
-def query(warehouse: str, sql: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+def query(warehouse: str, sql: str, params: Any = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     from engine.warehouse import connect, open_warehouse
 
     wh = open_warehouse(warehouse)
@@ -185,11 +185,8 @@ def files(warehouse: str, fmt: str, status: tuple[str, ...], history: bool) -> N
     Example:
       evalhouse files --status rejected
     """
-    source = (
-        "files"
-        if history
-        else "(SELECT * FROM files QUALIFY row_number() OVER (PARTITION BY path ORDER BY batch_id DESC) = 1)"
-    )
+    latest = "SELECT * FROM files QUALIFY row_number() OVER (PARTITION BY path ORDER BY batch_id DESC) = 1"
+    source = "files" if history else f"({latest})"
     where = "WHERE list_contains($statuses, status)" if status else ""
     sql = f"SELECT path, status, format, rows, reason, batch_id FROM {source} AS f {where} ORDER BY path, batch_id"
     emit(*query(warehouse, sql, {"statuses": list(status)} if status else None), fmt)
@@ -293,6 +290,33 @@ def shell(warehouse: str) -> None:
     if not exe:
         raise WarehouseError("the DuckDB shell (`duckdb`) is not installed", hint="pip install duckdb-cli")
     os.execv(exe, [exe, str(wh.db_path)])
+
+
+@main.command()
+@warehouse_option
+@click.option("--fix", "repair", is_flag=True, help="Remove leftovers of interrupted writers; rewrite the views.")
+@engine_errors
+def doctor(warehouse: str, repair: bool) -> None:
+    """Check a warehouse: schema version, Parquet files, ledger against data, leftovers, views.
+
+    Exits 1 when it finds an error (data at risk or misread); warnings alone exit 0.
+
+    \b
+    Example:
+      evalhouse doctor --warehouse warehouse/
+    """
+    from engine.doctor import check, fix
+
+    if repair:
+        for line in fix(warehouse):
+            click.echo(line)
+    findings = check(warehouse)
+    for finding in findings:
+        click.echo(str(finding))
+    errors = sum(f.level == "error" for f in findings)
+    click.echo(f"{errors} error(s), {len(findings) - errors} warning(s)" if findings else "healthy")
+    if errors:
+        sys.exit(1)
 
 
 def _beside_python(name: str) -> str | None:

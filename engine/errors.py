@@ -18,8 +18,7 @@ class BadResultFile(EvalhouseError):
 
     def __init__(self, path: str, field: str, reason: str) -> None:
         self.path, self.field, self.reason = path, field, reason
-        # The adapter whose rules the file broke, when one recognised it (set by ingest).
-        self.format: str | None = None
+        self.format: str | None = None  # the adapter that recognised the file, once known
         super().__init__(f"{path}: {field}: {reason}")
 
 

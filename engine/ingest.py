@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +30,9 @@ import pyarrow.parquet as pq
 
 from engine import adapters
 from engine.adapters.base import RunBuilder, Source, dumps
-from engine.errors import BadResultFile, EvalhouseError, StrictModeRejection
+from engine.errors import BadResultFile, EvalhouseError, StrictModeRejection, WarehouseError
 from engine.schema import FILES, METRICS, RETIRED, RUNS, SCORES, TEXTS
-from engine.warehouse import Batch, Warehouse, lock, remove_stale_staging
+from engine.warehouse import Batch, Warehouse, is_disk_full, lock, os_reason, remove_stale_staging
 
 # Extensions read when walking a folder (a file named on the command line is always offered).
 RESULT_SUFFIXES = (".json", ".jsonl", ".csv", ".eval", ".parquet")
@@ -39,6 +41,8 @@ FLUSH_ROWS = 100_000
 # Below this many files to parse, worker processes cost more than they save.
 PARALLEL_MIN_FILES = 64
 CHUNK_FILES = 64
+# A file is parsed whole; this bounds a worker's memory (parsed JSON takes several times its size).
+MAX_FILE_BYTES = 512 * 1024 * 1024
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -112,14 +116,29 @@ def ingest(
                     + "\n".join(f"  {o.reason}" for o in report.rejected)
                 )
             batch.commit()
-        except BaseException:
+        except BaseException as exc:
             batch.abort()
+            if isinstance(exc, BrokenProcessPool):
+                raise WarehouseError(
+                    "a worker process died while reading files (out of memory?); nothing was written",
+                    hint="retry with --workers 1, or ingest the largest files on their own",
+                ) from None
+            if isinstance(exc, OSError):
+                hint = "free some disk space and run the ingest again" if is_disk_full(exc) else None
+                raise WarehouseError(
+                    f"could not write to the warehouse {wh.root}: {os_reason(exc)}; nothing was written", hint
+                ) from None
             raise
     return report
 
 
 def walk(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Offer], list[str]]:
-    """Every file under ``paths`` (symlinked folders are not followed: no loops), stat'ed."""
+    """Every file under ``paths``, stat'ed; returns (offers, skipped with the reason why).
+
+    Symlinked folders are not followed (no loops; noted in ``skipped``). Anything that is not a
+    regular file (a FIFO would block a reader forever) or cannot be stat'ed is offered and rejected,
+    so that it is recorded rather than silently dropped.
+    """
     offers: list[Offer] = []
     skipped: list[str] = []
     seen: set[str] = set()
@@ -133,14 +152,22 @@ def walk(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Offer], list[str
         try:
             st = os.stat(path)
             o.size, o.mtime_ns = st.st_size, st.st_mtime_ns
+            if not stat.S_ISREG(st.st_mode):
+                o.status, o.reason = "rejected", f"{path}: (file): not a regular file"
+            elif st.st_size > MAX_FILE_BYTES:
+                o.status = "rejected"
+                o.reason = f"{path}: (file): {st.st_size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit per file"
         except OSError as exc:
-            o.status, o.reason = "rejected", f"{path}: cannot read: {exc.strerror}"
+            o.status, o.reason = "rejected", f"{path}: (file): cannot read: {exc.strerror or exc}"
         offers.append(o)
 
     for raw in paths:
         p = os.fspath(raw)
         if os.path.isdir(p):
             for dirpath, dirnames, filenames in os.walk(p):
+                for d in dirnames:
+                    if os.path.islink(os.path.join(dirpath, d)):
+                        skipped.append(f"{os.path.abspath(os.path.join(dirpath, d))}: symlinked folder not followed")
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     full = os.path.join(dirpath, name)
@@ -149,7 +176,7 @@ def walk(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Offer], list[str
                     if name.lower().endswith(RESULT_SUFFIXES):
                         offer(full)
                     else:
-                        skipped.append(os.path.abspath(full))
+                        skipped.append(f"{os.path.abspath(full)}: not a result file by its extension")
         elif os.path.lexists(p):
             offer(p)
         else:
@@ -294,7 +321,7 @@ def _hash_file(path: str) -> tuple[str | None, str | None]:
         with open(path, "rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest(), None
     except OSError as exc:
-        return None, f"{path}: cannot read: {exc.strerror or exc}"
+        return None, f"{path}: (file): cannot read: {exc.strerror or exc}"
 
 
 def _retire_replaced(offers: list[Offer], state: LedgerState, batch: Batch) -> int:
@@ -342,7 +369,7 @@ def _write_ledger(offers: list[Offer], batch: Batch) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_source(path: str, sha256: str) -> tuple[str | None, list[RunBuilder]]:
+def read_source(path: str, sha256: str) -> tuple[str, list[RunBuilder]]:
     """Detect the format of one file and read it; raises BadResultFile / UnknownFormat."""
     with open(path, "rb") as f:
         data = f.read()
@@ -354,7 +381,6 @@ def read_source(path: str, sha256: str) -> tuple[str | None, list[RunBuilder]]:
             try:
                 return adapter.NAME, adapter.read(source)
             except BadResultFile as exc:
-                # The ledger records which format the rejected file claimed to be.
                 exc.format = adapter.NAME
                 raise
     raise BadResultFile(path, "(file)", f"no adapter recognises this content ({_describe(source)})")
@@ -374,7 +400,7 @@ def run_id_for(sha256: str, adapter: str, key: str) -> str:
     """Stable run id: the same content read by the same adapter always gives the same id.
 
     >>> run_id_for("ab" * 32, "so8t-results", "modela")
-    'r-76a7fdd3d0bbfa9a16d4'
+    'r-dd522c94ae1b863dc4a5'
     """
     return "r-" + hashlib.sha256(f"{sha256}\0{adapter}\0{key}".encode()).hexdigest()[:20]
 
@@ -458,18 +484,24 @@ def _parse_chunk(
     writer = _ChunkWriter(staging, part, batch_id)
     out: dict[str, tuple[str | None, str, str | None, int]] = {}
     for path, sha256, _size in files:
-        fmt: str | None = None
         try:
             fmt, runs = read_source(path, sha256)
-            if not runs or not any(r.n_scores or r.n_metrics for r in runs):
-                out[path] = (fmt, "not-results", f"{path}: holds no scores", 0)
-                continue
-            out[path] = (fmt, "ingested", None, writer.add(path, sha256, fmt, runs))
         except BadResultFile as exc:
-            out[path] = (exc.format or fmt, "rejected", str(exc), 0)
+            out[path] = (exc.format, "rejected", str(exc), 0)
+            continue
         except OSError as exc:
-            out[path] = (fmt, "rejected", f"{path}: cannot read: {exc.strerror or exc}", 0)
+            out[path] = (None, "rejected", f"{path}: (file): cannot read: {exc.strerror or exc}", 0)
+            continue
         except RecursionError:
-            out[path] = (fmt, "rejected", f"{path}: (file): nested too deeply", 0)
+            out[path] = (None, "rejected", f"{path}: (file): nested too deeply", 0)
+            continue
+        except Exception as exc:  # an adapter bug must cost one file, not the whole ingest
+            out[path] = (None, "rejected", f"{path}: (file): could not be read ({type(exc).__name__}: {exc})", 0)
+            continue
+        if not runs or not any(r.n_scores or r.n_metrics for r in runs):
+            out[path] = (fmt, "not-results", f"{path}: holds no scores", 0)
+        else:
+            # Write errors (disk full) are not the file's fault: they propagate and abort the batch.
+            out[path] = (fmt, "ingested", None, writer.add(path, sha256, fmt, runs))
     writer.close()
     return out

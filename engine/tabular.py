@@ -5,7 +5,7 @@ One output choice, applied the same way by every read command and by the reports
 >>> print(render(["model", "mean"], [("a", 0.5), ("b", None)], "markdown"))
 | model | mean |
 |---|---|
-| a | 0.5 |
+| a | 0.5000 |
 | b |  |
 """
 
@@ -72,9 +72,19 @@ def _cell(v: Any) -> str:
     text = str(v)
     # Names come from user files: show newlines, tabs and other control characters escaped so a
     # hostile model name cannot forge extra lines or move the cursor.
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        text = text.encode("unicode_escape").decode("ascii")
+    if any(ord(ch) < 32 or ord(ch) == 127 or ch in _BIDI_CONTROLS for ch in text):
+        text = "".join(_escape(ch) for ch in text)
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+# Bidirectional overrides can make a name display as a different one ("Trojan source").
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _escape(ch: str) -> str:
+    if ord(ch) < 32 or ord(ch) == 127 or ch in _BIDI_CONTROLS:
+        return ch.encode("unicode_escape").decode("ascii")
+    return ch
 
 
 def _md_escape(text: str) -> str:

@@ -42,6 +42,8 @@ INIT_BATCH = "b00000000T000000000000-init"
 # The DuckDB shell users install (duckdb-cli 1.5.x) cannot open files in DuckDB 2's default storage
 # format; pinning the storage version keeps the views file readable by both.
 STORAGE_VERSION = "v1.5.0"
+# Where a views file is written before it replaces evalhouse.duckdb (with DuckDB's .wal beside it).
+VIEW_TMP_GLOB = ".evalhouse.duckdb.*"
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,62 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False) -> War
         _initialise(wh)
     meta = read_meta(wh)
     version = meta.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise WarehouseError(
-            f"{wh.meta_path}: schema_version is {version!r}; this evalhouse reads version {SCHEMA_VERSION}",
+            f"{wh.meta_path}: schema_version is {version!r}, newer than this evalhouse reads ({SCHEMA_VERSION})"
+            if isinstance(version, int)
+            else f"{wh.meta_path}: schema_version is {version!r}, not a version number",
             hint="upgrade evalhouse, or run `evalhouse doctor` on the warehouse",
         )
+    if version < SCHEMA_VERSION or missing_tables(wh):
+        upgrade(wh)
     if meta.get("views") != _views_fingerprint(wh):
-        with contextlib.suppress(OSError):
+        # A read-only warehouse can still be read: the CLI builds its views in memory.
+        with contextlib.suppress(OSError, WarehouseError):
             write_views_db(wh)
     return wh
+
+
+def missing_tables(wh: Warehouse) -> list[str]:
+    """Stored tables with no Parquet file yet (declared by a newer schema than the warehouse)."""
+    dirs = wh.batch_dirs()
+    return [name for name in TABLES if not any(next(d.glob(f"{name}*.parquet"), None) for d in dirs)]
+
+
+# Upgrades from an older schema version, each to the next; a missing step refuses to open.
+MIGRATIONS: dict[int, Any] = {}
+
+
+def upgrade(wh: Warehouse) -> None:
+    """Bring an older warehouse to this schema: run the migrations, add empty new tables.
+
+    Tables added by a newer schema get an empty file in a batch of their own, so every view
+    works; columns added to an existing table read as NULL from older files (views read with
+    ``union_by_name``). Anything else needs a migration step, and without one the warehouse is
+    refused rather than misread.
+    """
+    import pyarrow.parquet as pq
+
+    with lock(wh):
+        meta = read_meta(wh)
+        version = meta["schema_version"]
+        while version < SCHEMA_VERSION:
+            step = MIGRATIONS.get(version)
+            if step is None:
+                raise WarehouseError(
+                    f"{wh.meta_path}: schema_version {version} has no upgrade path to {SCHEMA_VERSION}",
+                    hint="export what you need with an older evalhouse and ingest again",
+                )
+            step(wh)
+            version += 1
+        missing = missing_tables(wh)
+        if missing:
+            batch = Batch(wh, batch_id=new_batch_id().replace("-", "-schema-", 1))
+            for name in missing:
+                pq.write_table(TABLES[name].arrow_schema().empty_table(), batch.staging / f"{name}.parquet")
+            batch.commit()
+        meta["schema_version"] = SCHEMA_VERSION
+        _write_meta(wh, meta)
 
 
 def read_meta(wh: Warehouse) -> dict[str, Any]:
@@ -199,6 +248,9 @@ def write_views_db(wh: Warehouse) -> None:
         apply_views(con, wh)
         con.execute("USE memory")
         con.execute("DETACH evalhouse")
+    except duckdb.Error as exc:
+        tmp.unlink(missing_ok=True)
+        raise WarehouseError(f"cannot write the views file {wh.db_path}: {exc}") from None
     finally:
         con.close()
     os.replace(tmp, wh.db_path)
@@ -285,11 +337,26 @@ class Batch:
             _fsync(self.wh.data)
         except OSError as exc:
             self.abort()
-            hint = "free some disk space and run the ingest again" if exc.errno == errno.ENOSPC else None
-            raise WarehouseError(f"could not commit batch {self.batch_id}: {exc.strerror or exc}", hint) from None
+            hint = "free some disk space and run the ingest again" if is_disk_full(exc) else None
+            raise WarehouseError(f"could not commit batch {self.batch_id}: {os_reason(exc)}", hint) from None
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def os_reason(exc: OSError) -> str:
+    """The operating system's words for an I/O error (Arrow wraps them in longer text)."""
+    code = exc.errno
+    if code is None:
+        import re
+
+        m = re.search(r"\[errno (\d+)\]", str(exc))
+        code = int(m.group(1)) if m else None
+    return os.strerror(code) if code else str(exc)
+
+
+def is_disk_full(exc: OSError) -> bool:
+    return os_reason(exc) == os.strerror(errno.ENOSPC)
 
 
 def _fsync(path: Path) -> None:
@@ -298,3 +365,12 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    """Run a query with bound parameters and return a Polars DataFrame.
+
+    >>> import duckdb; frame(duckdb.connect(), "SELECT ? AS x", [1]).to_dicts()
+    [{'x': 1}]
+    """
+    return con.sql(sql, params=params).pl()

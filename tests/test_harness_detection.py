@@ -6,13 +6,13 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from _harness import FIXTURES
-from test_inspect_ai import make_eval
-from test_lighteval import write_details
 
 from engine import adapters
 from engine.adapters.base import Source
 from engine.errors import BadResultFile
+from tests._harness import FIXTURES
+from tests.test_inspect_ai import make_eval
+from tests.test_lighteval import write_details
 
 EXPECTED = {
     "lm_eval/out/EleutherAI__pythia-160m/results_2024-05-29T10-20-30.123456.json": "lm-eval",

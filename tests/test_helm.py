@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _harness import FIXTURES, SAME, load, metrics, rows, samples
-
 from engine.ingest import ingest
 from engine.warehouse import Warehouse
+from tests._harness import FIXTURES, SAME, load, metrics, rows, samples
 
 SUITE = FIXTURES / "helm" / "v1"
 GPT2 = SUITE / "mmlu:subject=anatomy,method=multiple_choice_joint,model=openai_gpt2"

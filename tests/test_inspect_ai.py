@@ -7,11 +7,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from _harness import FIXTURES, SAME, load, metrics, rows, samples
 
 from engine.errors import BadResultFile
 from engine.ingest import read_source
 from engine.warehouse import Warehouse
+from tests._harness import FIXTURES, SAME, load, metrics, rows, samples
 
 GOOD = FIXTURES / "inspect" / "good"
 PARTS = FIXTURES / "inspect" / "eval_parts"

@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _harness import FIXTURES, load, metrics, rows, samples
 
 from engine.errors import BadResultFile
 from engine.ingest import read_source
 from engine.warehouse import Warehouse
+from tests._harness import FIXTURES, load, metrics, rows, samples
 
 RESULTS = FIXTURES / "lighteval" / "results" / "openai" / "gpt2" / "results_2024-05-01T12-00-00.000000.json"
 TIME = "2024-05-01T12-00-00.000000"

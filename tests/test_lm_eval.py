@@ -8,12 +8,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from _harness import FIXTURES, load, metrics, rows, samples
 
 from engine.adapters.base import Source
 from engine.errors import BadResultFile
 from engine.ingest import ingest, read_source
 from engine.warehouse import Warehouse
+from tests._harness import FIXTURES, load, metrics, rows, samples
 
 OUT = FIXTURES / "lm_eval" / "out"
 M160, M410, MC = "EleutherAI/pythia-160m", "EleutherAI/pythia-410m", "org/model-c"
@@ -224,3 +224,13 @@ def test_detect_looks_at_content_not_the_name(tmp_path: Path) -> None:
 
     path = _write(tmp_path, "samples_t_2024-01-01T00-00-00.jsonl", '{"model": "m", "item_id": "1", "score": 1}\n')
     assert not lm_eval_samples.detect(Source(path, Path(path).read_bytes(), ""))
+
+
+def test_bare_nan_in_results_is_missing(tmp_path: Path) -> None:
+    """lm-eval writes with Python's json, which spells a failed stderr as a bare NaN."""
+    text = (OUT / "EleutherAI__pythia-410m" / "results_2024-05-30T08-00-00.json").read_text()
+    path = _write(
+        tmp_path, "results_2024-05-30T08-00-00.json", text.replace('"acc_stderr,none": 0.25', '"acc_stderr,none": NaN')
+    )
+    fmt, [run] = read_source(path, "0" * 64)
+    assert (fmt, run.metrics["metric"], run.metrics["stderr"]) == ("lm-eval", ["acc", "acc_norm"], [None, 0.25])

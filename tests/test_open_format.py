@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from _harness import FIXTURES, load, rows, samples
 from click.testing import CliRunner
 
 from cli import main
@@ -15,6 +14,7 @@ from engine.errors import BadResultFile
 from engine.ingest import read_source
 from engine.schema import OPEN_FORMAT, SCORES, TEXTS, open_format_doc
 from engine.warehouse import Warehouse
+from tests._harness import FIXTURES, load, rows, samples
 
 ROOT = Path(__file__).resolve().parent.parent
 

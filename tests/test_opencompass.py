@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from _harness import FIXTURES, load, metrics, rows
-
 from engine.ingest import ingest
 from engine.warehouse import Warehouse
+from tests._harness import FIXTURES, load, metrics, rows
 
 
 def test_summary_value_by_value(wh: Warehouse) -> None:

@@ -20,17 +20,18 @@ from engine.adapters import (
 )
 
 # Line-oriented and binary formats first: they check their own first bytes, and a JSONL file
-# would otherwise reach the JSON adapters, whose whole-file parse rejects it. Then the JSON shapes,
-# most specific first; ``no_scores`` last because it accepts any flat object.
+# would otherwise reach the JSON adapters, whose whole-file parse rejects it. Then the formats that
+# tolerate bare NaN (lighteval, lm-eval): they must see such a file before a strict adapter rejects
+# it. Then the other shapes, most specific first; ``no_scores`` last: it accepts any flat object.
 ADAPTERS: list[ModuleType] = [
     lm_eval_samples,
     open_format,
-    inspect_ai,
     lighteval,
-    opencompass,
-    helm,
     lm_eval_results,
     lm_eval_v03,
+    inspect_ai,
+    opencompass,
+    helm,
     so8t_results,
     so8t_tasks,
     so8t_ab,

@@ -7,6 +7,7 @@ it returns an empty list for a file that holds no scores (recorded as ``not-resu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -31,6 +32,7 @@ METRIC_FIELDS = ["benchmark", "category", "task", "metric", "filter", "value", "
 _LOWER_IS_BETTER = ("loss", "perplexity", "ppl", "error", "wer", "cer", "bits_per_byte", "bpb", "latency")
 
 
+@functools.lru_cache(maxsize=4096)
 def higher_is_better(metric: str) -> bool:
     """Direction of a metric judged from its name.
 
@@ -53,28 +55,37 @@ class Source:
         try:
             return orjson.loads(data), None
         except orjson.JSONDecodeError as exc:
-            error = BadResultFile(self.path, "(file)", f"not valid JSON: {exc}")
-        # Python's json writes bare NaN/Infinity (lighteval does); orjson refuses them. Read such
-        # files with the standard parser, turning the bare constants into None ("missing") so that
-        # a NaN can never become a score. Only files orjson rejects pay for the second parse.
-        if b"NaN" in data or b"Infinity" in data:
-            try:
-                return json.loads(data, parse_constant=lambda _: None), None
-            except (ValueError, RecursionError):
-                pass
-        return None, error
+            return None, BadResultFile(self.path, "(file)", f"not valid JSON: {exc}")
 
     @property
     def json(self) -> Any:
-        """The file parsed as JSON (a UTF-8 BOM is tolerated; bare NaN/Infinity read as None).
+        """The file parsed as strict JSON (a UTF-8 BOM is tolerated); raises BadResultFile.
 
-        Raises BadResultFile when the bytes are not JSON; the outcome is cached, so every adapter's
-        ``detect`` can ask without parsing again.
+        The outcome is cached, so every adapter's ``detect`` can ask without parsing again.
         """
         doc, error = self._parsed
         if error is not None:
             raise error
         return doc
+
+    @cached_property
+    def json_lenient(self) -> Any:
+        """The file as JSON, also when it holds the bare ``NaN``/``Infinity`` Python's json writes.
+
+        For the harnesses known to write them (lm-eval, lighteval): the bare constants become None
+        ("missing"), so a NaN can never become a score. Only files strict parsing rejects pay for the
+        second parse; anything else raises as :attr:`json` does.
+        """
+        doc, error = self._parsed
+        if error is None:
+            return doc
+        data = self.data[3:] if self.data.startswith(b"\xef\xbb\xbf") else self.data
+        if b"NaN" in data or b"Infinity" in data:
+            try:
+                return json.loads(data, parse_constant=lambda _: None)
+            except (ValueError, RecursionError):
+                pass
+        raise error
 
     @property
     def name(self) -> str:
@@ -90,6 +101,13 @@ def parse_time(value: Any, path: str, field: str) -> datetime | None:
     """An ISO-8601 string or Unix seconds as a naive datetime; None for None/''."""
     if value is None or value == "":
         return None
+    if type(value) is str:
+        try:
+            ts = datetime.fromisoformat(value)
+            if ts.tzinfo is None:  # the common case: naive local time, kept as given
+                return ts
+        except ValueError:
+            pass
     try:
         if isinstance(value, bool):
             raise TypeError
@@ -144,6 +162,18 @@ def to_value(value: Any, path: str, field: str) -> float | None:
             raise BadResultFile(path, field, f"{value!r} is not a score (a number, true/false or C/I/P/N)") from None
         return number if math.isfinite(number) else None
     return to_score(value, path, field)
+
+
+def unit_score(value: Any, path: str, field: str) -> float:
+    """A score that must lie in 0..1 (the SO8T shapes' documented range).
+
+    >>> unit_score(-0.0, "f", "score"), unit_score(True, "f", "score")
+    (0.0, 1.0)
+    """
+    score = to_score(value, path, field)
+    if not 0.0 <= score <= 1.0:
+        raise BadResultFile(path, field, f"{value!r} is outside the score range 0..1")
+    return score + 0.0
 
 
 def to_float_or_none(value: Any, path: str, field: str) -> float | None:

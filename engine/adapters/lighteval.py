@@ -37,7 +37,7 @@ def detect(source: Source) -> bool:
         return _parquet_columns(source) is not None
     if not source.name.endswith(".json") or not source.looks_like_json():
         return False
-    doc = source.json
+    doc = source.json_lenient
     return (
         isinstance(doc, dict) and isinstance(doc.get("config_general"), dict) and isinstance(doc.get("results"), dict)
     )
@@ -72,7 +72,7 @@ def _is_average(key: str) -> bool:
 def read(source: Source) -> list[RunBuilder]:
     if source.data[:4] == _PARQUET:
         return [_read_details(source)]
-    path, doc = source.path, source.json
+    path, doc = source.path, source.json_lenient
     general = doc["config_general"]
     model = general.get("model_name")
     require(isinstance(model, str) and model != "", path, "config_general.model_name", "missing or not text")

@@ -39,7 +39,7 @@ _RESULTS_NAME = re.compile(rf"^results_{TIME_RE}\.json$")
 def detect(source: Source) -> bool:
     if not source.name.endswith(".json") or not source.looks_like_json():
         return False
-    doc = source.json
+    doc = source.json_lenient
     return (
         isinstance(doc, dict)
         and isinstance(doc.get("results"), dict)
@@ -167,7 +167,7 @@ def split_metric_key(key: str) -> tuple[str, str | None]:
 
 
 def read(source: Source) -> list[RunBuilder]:
-    path, doc = source.path, source.json
+    path, doc = source.path, source.json_lenient
     model = model_of(doc, path)
     started = parse_time(doc.get("date"), path, "date") if doc.get("date") is not None else file_time(source.name)
     hierarchy = Hierarchy(doc.get("group_subtasks"), doc.get("groups"))

@@ -22,7 +22,7 @@ _FAMILIES = {"hendrycksTest-": "mmlu"}
 def detect(source: Source) -> bool:
     if not source.name.endswith(".json") or not source.looks_like_json():
         return False
-    doc = source.json
+    doc = source.json_lenient
     if not (
         isinstance(doc, dict)
         and isinstance(doc.get("results"), dict)
@@ -48,7 +48,7 @@ def place(task: str) -> tuple[str, str]:
 
 
 def read(source: Source) -> list[RunBuilder]:
-    path, doc = source.path, source.json
+    path, doc = source.path, source.json_lenient
     config: dict[str, Any] = doc["config"]
     metadata = {
         "config": {k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))},

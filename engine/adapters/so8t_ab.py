@@ -19,6 +19,7 @@ from engine.adapters.base import (
     require,
     to_float_or_none,
     to_score,
+    unit_score,
 )
 
 NAME = "so8t-ab"
@@ -49,7 +50,7 @@ def _read_side(path: str, side: str, data: dict[str, Any], started: Any) -> RunB
     results, evaluations, cases = lists["results"], lists["evaluations"], lists["test_cases"]
     require(len(evaluations) == len(results), path, f"{side}.evaluations",
             f"has {len(evaluations)} entries for {len(results)} results")  # fmt: skip
-    run = RunBuilder(side, model, started_at=started, metadata={"side": side}, harness="so8t")
+    run = RunBuilder(side, str(model), started_at=started, metadata={"side": side}, harness="so8t")
     for i, (result, evaluation) in enumerate(zip(results, evaluations, strict=True)):
         where = f"{side}.evaluations[{i}]"
         require(isinstance(result, dict), path, f"{side}.results[{i}]", "expected an object")
@@ -58,7 +59,7 @@ def _read_side(path: str, side: str, data: dict[str, Any], started: Any) -> RunB
         require("correct" in evaluation, path, f"{where}.correct", "missing")
         scores = {"correct": to_score(evaluation["correct"], path, f"{where}.correct")}
         if evaluation.get("partial_credit") is not None:
-            scores["partial_credit"] = to_score(evaluation["partial_credit"], path, f"{where}.partial_credit")
+            scores["partial_credit"] = unit_score(evaluation["partial_credit"], path, f"{where}.partial_credit")
         question = opt_str(result.get("question") or case.get("question"), path, f"{side}.results[{i}].question")
         require(bool(question), path, f"{side}.results[{i}].question", "missing: nothing identifies the item")
         attrs = {k: v for k, v in {**result, **evaluation}.items()

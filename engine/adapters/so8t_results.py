@@ -17,10 +17,11 @@ from engine.adapters.base import (
     require,
     scalar_attributes,
     to_float_or_none,
-    to_score,
+    unit_score,
 )
 
 NAME = "so8t-results"
+_TEXT_FIELDS = ("benchmark", "domain", "category", "test_name", "question", "response", "expected_answer")
 
 _USED = frozenset(
     "model score category test_name benchmark domain task_index question expected_answer "
@@ -43,43 +44,52 @@ def read(source: Source) -> list[RunBuilder]:
     run_meta = {k: v for k, v in meta.items() if k != "timestamp"}
     runs: dict[str, RunBuilder] = {}
     for i, item in enumerate(doc["results"]):
-        where = f"results[{i}]"
-        require(isinstance(item, dict), path, where, "expected an object")
+        # Field paths for error messages are built only on the slow path: this loop runs once per
+        # item and f-strings for every field would cost a third of the ingest.
+        if type(item) is not dict:
+            require(False, path, f"results[{i}]", "expected an object")
         model = item.get("model")
-        require(isinstance(model, str) and model != "", path, f"{where}.model", "missing or not text")
-        require("score" in item, path, f"{where}.score", "missing")
-        score = to_score(item["score"], path, f"{where}.score")
+        if type(model) is not str or not model:
+            require(False, path, f"results[{i}].model", "missing or not text")
+        if "score" not in item:
+            require(False, path, f"results[{i}].score", "missing")
+        score = item["score"]
+        if type(score) is not float or not 0.0 <= score <= 1.0:
+            score = unit_score(score, path, f"results[{i}].score")
+        score += 0.0  # -0.0 -> 0.0
         run = runs.get(model)
         if run is None:
             run = runs[model] = RunBuilder(model, model, started_at=started, metadata=run_meta, harness="so8t")
-        benchmark = opt_str(item.get("benchmark"), path, f"{where}.benchmark") or opt_str(
-            item.get("domain"), path, f"{where}.domain"
-        )
-        question = opt_str(item.get("question"), path, f"{where}.question")
+        text = {}
+        for key in _TEXT_FIELDS:
+            v = item.get(key)
+            text[key] = v if v is None or type(v) is str else opt_str(v, path, f"results[{i}].{key}")
+        response_time = item.get("response_time")
+        if response_time is not None and type(response_time) is not float:
+            response_time = to_float_or_none(response_time, path, f"results[{i}].response_time")
+        benchmark = text["benchmark"] or text["domain"]
         run.add_answer(
-            _item_id(item, benchmark, question, path, where),
+            _item_id(item, benchmark, text, path, i),
             {"score": score},
             benchmark=benchmark,
-            category=opt_str(item.get("category"), path, f"{where}.category"),
-            response_time_s=to_float_or_none(item.get("response_time"), path, f"{where}.response_time"),
-            timestamp=parse_time(item.get("timestamp"), path, f"{where}.timestamp"),
+            category=text["category"],
+            response_time_s=response_time,
+            timestamp=parse_time(item.get("timestamp"), path, f"results[{i}].timestamp"),
             attributes=scalar_attributes(item, _USED),
-            question=question,
-            response=opt_str(item.get("response"), path, f"{where}.response"),
-            expected=opt_str(item.get("expected_answer"), path, f"{where}.expected_answer"),
+            question=text["question"],
+            response=text["response"],
+            expected=text["expected_answer"],
         )
     return list(runs.values())
 
 
-def _item_id(item: dict[str, Any], benchmark: str | None, question: str | None, path: str, where: str) -> str:
+def _item_id(item: dict[str, Any], benchmark: str | None, text: dict[str, Any], path: str, i: int) -> str:
     """test_name, else benchmark#task_index, else a hash of the question (the pairing order)."""
-    test_name = opt_str(item.get("test_name"), path, f"{where}.test_name")
-    if test_name:
-        return test_name
+    if text["test_name"]:
+        return str(text["test_name"])
     task_index = item.get("task_index")
     if benchmark and task_index is not None:
-        require(isinstance(task_index, int) and not isinstance(task_index, bool), path, f"{where}.task_index",
-                f"{task_index!r} is not an integer")  # fmt: skip
+        require(type(task_index) is int, path, f"results[{i}].task_index", f"{task_index!r} is not an integer")
         return f"{benchmark}#{task_index}"
-    require(bool(question), path, where, "no test_name, task_index or question to identify the item")
-    return question_key(question or "")
+    require(bool(text["question"]), path, f"results[{i}]", "no test_name, task_index or question to identify the item")
+    return question_key(text["question"])
