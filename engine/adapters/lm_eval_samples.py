@@ -85,12 +85,14 @@ def read(source: Source) -> list[RunBuilder]:
         assert m is not None
         task, time = m.group(1), m.group(2)
         results = sibling_results(path, time)
-        lines: Iterator[tuple[str, Any]] = _jsonl(source)
+        lines: Iterator[tuple[int, Any]] = _jsonl(source)
+        label = "line {}"
     else:
         results = sibling_results(path, None)
         task = _old_layout_task(name, results)
         require(bool(task), path, "(file name)", "cannot tell the task from <model_args>_<task>.jsonl")
-        lines = ((f"[{i}]", obj) for i, obj in enumerate(source.json))
+        lines = enumerate(source.json)
+        label = "[{}]"
     if results is not None:
         model = model_of(results, path)
     else:
@@ -110,11 +112,13 @@ def read(source: Source) -> list[RunBuilder]:
     )
     seen: dict[str, int] = {}
     group = {"group": parent} if parent else {}
-    for where, obj in lines:
-        require(isinstance(obj, dict), path, where, "expected an object")
+    # The hot loop of the largest inputs: field names for errors are built only when one occurs.
+    for i, obj in lines:
+        if not isinstance(obj, dict):
+            raise BadResultFile(path, label.format(i), "expected an object")
         doc_id = obj.get("doc_id")
-        require(isinstance(doc_id, (int, str)) and not isinstance(doc_id, bool), path, f"{where}.doc_id",
-                f"{doc_id!r} is not an id")  # fmt: skip
+        if not isinstance(doc_id, (int, str)) or doc_id is True or doc_id is False:
+            raise BadResultFile(path, f"{label.format(i)}.doc_id", f"{doc_id!r} is not an id")
         item_id = str(doc_id)
         filt = obj.get("filter")
         if filt is None:
@@ -123,8 +127,9 @@ def read(source: Source) -> list[RunBuilder]:
             k = seen.get(item_id, 0)
             seen[item_id] = k + 1
             filt = filter_names[k] if k < len(filter_names) else ("none" if k == 0 else f"filter#{k}")
-        require(isinstance(filt, str), path, f"{where}.filter", "not text")
-        scores = _scores(obj, path, where)
+        if not isinstance(filt, str):
+            raise BadResultFile(path, f"{label.format(i)}.filter", "not text")
+        scores = _scores(obj, path, label.format(i))
         if not scores:
             continue
         doc_hash = obj.get("doc_hash")
@@ -145,31 +150,39 @@ def read(source: Source) -> list[RunBuilder]:
     return [run]
 
 
-def _jsonl(source: Source) -> Iterator[tuple[str, Any]]:
+def _jsonl(source: Source) -> Iterator[tuple[int, Any]]:
+    loads = orjson.loads
     for i, line in enumerate(source.data.split(b"\n"), start=1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
         try:
-            yield f"line {i}", orjson.loads(line)
+            yield i, loads(line)
         except orjson.JSONDecodeError as exc:
             # Python's json writes bare NaN (a metric that failed); read it as missing.
             try:
-                yield f"line {i}", json.loads(line, parse_constant=lambda _: None)
+                yield i, json.loads(line, parse_constant=lambda _: None)
             except ValueError:
                 raise BadResultFile(source.path, f"line {i}", f"not valid JSON: {exc}") from None
 
 
 def _scores(obj: dict[str, Any], path: str, where: str) -> dict[str, float]:
     listed = obj.get("metrics")
-    names = listed if isinstance(listed, list) else [k for k in obj if k not in _NOT_METRICS]
+    names = (
+        [m for m in listed if isinstance(m, str)]
+        if isinstance(listed, list)
+        else [k for k in obj if k not in _NOT_METRICS]
+    )
     scores: dict[str, float] = {}
     for metric in names:
         raw = obj.get(metric)
+        if type(raw) is float and raw - raw == 0:  # the common case: a finite float (not NaN, not inf)
+            scores[metric] = raw
+            continue
         if isinstance(raw, (list, dict)) or (isinstance(raw, str) and not isinstance(listed, list)):
             continue  # corpus-level metric pieces, or an unknown text field
         value = to_value(raw, path, f"{where}.{metric}")
         if value is not None:
-            scores[str(metric)] = value
+            scores[metric] = value
     return scores
 
 
