@@ -157,7 +157,43 @@ RETIRED = _t(
     ("batch_id", S, "The batch that withdrew it."),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, TEXTS, METRICS, FILES, RETIRED)}
+_COMPARISON_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
+    ("baseline", S, "Baseline model."),
+    ("candidate", S, "Candidate model (the variant compared with the baseline)."),
+    ("metric", S, "Metric compared (scores are compared within one metric)."),
+    ("scope", S, "`overall`, `category` or `benchmark`."),
+    ("category", S, "The category, on category rows; NULL otherwise."),
+    ("benchmark", S, "The benchmark (`unknown` where the source has none), on benchmark rows; NULL otherwise."),
+    ("n_baseline", I64, "Baseline's scored answers in scope (items reported, for aggregate-only rows)."),
+    ("n_candidate", I64, "Candidate's scored answers in scope."),
+    ("n_paired", I64, "Items both models answered (same benchmark, category, task, item, filter, metric)."),
+    ("mean_baseline", F, "Baseline mean; over the paired items when the test is paired."),
+    ("mean_candidate", F, "Candidate mean, on the same data."),
+    ("diff", F, "mean_candidate - mean_baseline."),
+    ("rel_change_pct", F, "diff / mean_baseline * 100; NULL when the baseline mean is 0."),
+    ("direction", S, "`improved`, `degraded` or `no change`, taking `higher_is_better` into account."),
+    ("test", S, "`student`, `welch`, `paired`, `mcnemar`, `fisher` or `z`; NULL when not tested."),
+    ("statistic", F, "t (t-tests), z, the smaller discordant count (McNemar) or the odds ratio (Fisher)."),
+    ("p_value", F, "Two-sided p-value; NULL when not tested or undefined."),
+    ("p_adjusted", F, "p-value adjusted over every comparison of the analysis (Holm, BH or none)."),
+    ("significant", B, "p_adjusted < alpha; NULL when not tested."),
+    ("ci_low", F, "Lower bound of the 1 - alpha interval of diff."),
+    ("ci_high", F, "Upper bound of that interval."),
+    ("effect_size", F, "Cohen's d (t-tests; d_z when paired) or Cohen's h (0/1 scores); NULL for z."),
+    ("mde", F, "Minimum detectable difference at 80 % power and alpha for this n; NULL if no variance."),
+    ("comparable", B, "False when the models share no item, category or benchmark."),
+    ("note", S, "How the row was computed, where it matters (pairing, repeated answers, why no test)."),
+)
+
+COMPARISONS = _t(
+    "comparisons",
+    "Results of `evalhouse compare` (each analysis replaces the last; the views show the newest).",
+    *_COMPARISON_COLUMNS,
+    ("analysis_id", S, "The analysis (the batch that stored it); sorts by time."),
+    ("analysis_time", UTC_TS, "When the analysis ran (UTC)."),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, TEXTS, METRICS, FILES, RETIRED, COMPARISONS)}
 
 # Statuses a file can end up with in the ledger.
 FILE_STATUSES = ("ingested", "unchanged", "duplicate", "not-results", "rejected")
@@ -225,6 +261,16 @@ VIEWS: dict[str, Table] = {
             ("benchmark", "VARCHAR", "Benchmark (`unknown` where the source has none)."),
             ("metric", "VARCHAR", "Metric name."),
             *_AGG,
+        ),
+        _t(
+            "comparisons",
+            "Overall comparisons of the newest `evalhouse compare`: one row per pair and metric.",
+            *((c.name, c.type, c.doc) for c in COMPARISONS.columns),
+        ),
+        _t(
+            "category_comparisons",
+            "Per-category and per-benchmark comparisons of the newest `evalhouse compare`.",
+            *((c.name, c.type, c.doc) for c in COMPARISONS.columns),
         ),
     )
 }
