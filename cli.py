@@ -206,40 +206,184 @@ def models(warehouse: str, fmt: str) -> None:
     emit(*query(warehouse, "SELECT * FROM models ORDER BY model_base, model"), fmt)
 
 
-SUMMARY_VIEWS = {
-    "model": ("model_summary", ["model"]),
-    "category": ("category", ["category"]),
-    "benchmark": ("benchmark", ["benchmark"]),
-    "model,category": ("model_category_summary", ["model", "category"]),
-    "model,benchmark": ("benchmark_summary", ["model", "benchmark"]),
+SUMMARY_BY = {
+    "model": ["model"],
+    "category": ["category"],
+    "benchmark": ["benchmark"],
+    "model,category": ["model", "category"],
+    "model,benchmark": ["model", "benchmark"],
 }
 
 
 @main.command()
-@click.option("--by", type=click.Choice(list(SUMMARY_VIEWS)), default="model", show_default=True,
+@click.option("--by", type=click.Choice(list(SUMMARY_BY)), default="model", show_default=True,
               help="Grouping.")  # fmt: skip
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Confidence level of the intervals.")  # fmt: skip
+@click.option("--interval", type=click.Choice(["auto", "t", "wilson"]), default="auto", show_default=True,
+              help="Interval method: auto is Wilson for 0/1 scores, Student t otherwise.")  # fmt: skip
+@click.option("--cluster", metavar="COLUMN", default=None,
+              help="Clustered standard errors over this scores column (e.g. item_id, task).")  # fmt: skip
 @warehouse_option
 @format_option
 @engine_errors
-def summary(by: str, warehouse: str, fmt: str) -> None:
-    """Score statistics (n, mean, std, sem, min, median, max) by model, category or benchmark.
+def summary(by: str, level: float, interval: str, cluster: str | None, warehouse: str, fmt: str) -> None:
+    """Score statistics with confidence intervals by model, category or benchmark.
+
+    Columns: n, mean, std, sem, median, min, max, ci_low, ci_high and ci_method (t, wilson or
+    cluster-t). With --cluster, sem is the cluster-robust standard error.
 
     \b
     Example:
       evalhouse summary --by model,category --format markdown
+      evalhouse summary --by model --cluster task --level 0.9
     """
-    view, keys = SUMMARY_VIEWS[by]
-    order = ", ".join(keys)
-    if view in ("category", "benchmark"):
-        col = f"coalesce({view}, 'unknown')" if view == "benchmark" else view
-        sql = (
-            f"SELECT {col} AS {view}, metric, count(score) AS n, avg(score) AS mean, stddev_samp(score) AS std, "
-            "stddev_samp(score) / sqrt(count(score)) AS sem, min(score) AS min, median(score)::DOUBLE AS median, "
-            f"max(score) AS max FROM scores GROUP BY ALL ORDER BY {view}, metric"
+    from engine.stats import describe
+    from engine.warehouse import connect, open_warehouse
+
+    con = connect(open_warehouse(warehouse))
+    try:
+        frame = describe(con, SUMMARY_BY[by], level=level, method=interval, cluster=cluster)
+    finally:
+        con.close()
+    emit(frame.columns, frame.rows(), fmt)
+
+
+_BY_CHOICES = {"category": ["category"], "benchmark": ["benchmark"], "category,benchmark": ["category", "benchmark"],
+               "none": []}  # fmt: skip
+_TEST_CHOICES = ["auto", "student", "welch", "paired", "mcnemar", "fisher"]
+
+
+def comparison_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options compare and gate share."""
+    options = [
+        click.option("--baseline", "-b", multiple=True, metavar="PATTERN",
+                     help="Baseline models (glob, case-insensitive; repeatable)."),
+        click.option("--candidate", "-c", multiple=True, metavar="PATTERN",
+                     help="Candidate models (glob, case-insensitive; repeatable)."),
+        click.option("--test", type=click.Choice(_TEST_CHOICES), default=None,
+                     help="Test to use [default: auto: paired when items are shared, else unpaired]."),
+        click.option("--adjust", type=click.Choice(["holm", "bh", "none"]), default=None,
+                     help="Multiple-comparison adjustment over the whole analysis [default: holm]."),
+        click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+                     help="Significance level after adjustment [default: 0.05]."),
+        click.option("--exclude-source", multiple=True, metavar="GLOB",
+                     help="Leave out runs whose source path matches (repeatable)."),
+        click.option("--config", type=click.Path(dir_okay=False), default=None,
+                     help="An evalhouse.toml with a [compare] section [default: ./evalhouse.toml if present]."),
+        click.option("--no-save", is_flag=True, help="Do not store the results in the warehouse."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _run_compare(warehouse: str, baseline: tuple[str, ...], candidate: tuple[str, ...], by: str | None,
+                 test: str | None, adjust: str | None, alpha: float | None, exclude_source: tuple[str, ...],
+                 config: str | None, no_save: bool, default_by: list[str]) -> Any:  # fmt: skip
+    from engine.compare import compare as run_compare
+    from engine.compare import save
+    from engine.pairs import load_config
+    from engine.warehouse import connect, open_warehouse
+
+    cfg = load_config(config)
+    wh = open_warehouse(warehouse)
+    con = connect(wh)
+    try:
+        frame = run_compare(
+            con,
+            baseline=list(baseline),
+            candidate=list(candidate),
+            # Patterns on the command line replace the config's pair rules.
+            rules=None if (baseline or candidate) else cfg.rules,
+            by=_BY_CHOICES[by] if by else (cfg.by if cfg.by is not None else default_by),
+            test=test or cfg.test or "auto",
+            adjust=adjust or cfg.adjust or "holm",
+            alpha=alpha or cfg.alpha or 0.05,
+            exclude_sources=[*cfg.exclude_sources, *exclude_source],
         )
-    else:
-        sql = f"SELECT * FROM {view} ORDER BY {order}, metric"
-    emit(*query(warehouse, sql), fmt)
+    finally:
+        con.close()
+    if not no_save:
+        analysis = save(wh, frame)
+        click.echo(f"analysis {analysis}: {frame.height} comparison(s) stored "
+                   "(views comparisons, category_comparisons)", err=True)  # fmt: skip
+    return frame
+
+
+@main.command()
+@comparison_options
+@click.option("--by", type=click.Choice(list(_BY_CHOICES)), default=None,
+              help="Scopes besides overall [default: category].")  # fmt: skip
+@warehouse_option
+@format_option
+@engine_errors
+def compare(baseline: tuple[str, ...], candidate: tuple[str, ...], test: str | None, adjust: str | None,
+            alpha: float | None, exclude_source: tuple[str, ...], config: str | None, no_save: bool, by: str | None,
+            warehouse: str, fmt: str) -> None:  # fmt: skip
+    """Compare candidate models with baselines, overall and per category or benchmark.
+
+    Pairs every --baseline match with every --candidate match; with no patterns (and no
+    [compare] section in evalhouse.toml), every variant is paired with its base model
+    (aegis-q4km with aegis). Each row has n, means, diff, rel_change_pct, direction, the test,
+    p_value, p_adjusted, significant, ci_low/ci_high, effect_size, mde and comparable. The
+    results are stored as the views `comparisons` and `category_comparisons`.
+
+    \b
+    Example:
+      evalhouse compare --baseline modela --candidate 'aegis*' --by category
+      evalhouse compare -b model-a -c 'agiasi*' --test student --adjust none --format csv
+    """
+    frame = _run_compare(warehouse, baseline, candidate, by, test, adjust, alpha, exclude_source, config, no_save,
+                         ["category"])  # fmt: skip
+    emit(frame.columns, frame.rows(), fmt)
+
+
+@main.command()
+@comparison_options
+@click.option("--max-drop", type=click.FloatRange(min=0), required=True, metavar="PCT",
+              help="Largest tolerated drop, in % of the baseline mean.")  # fmt: skip
+@click.option("--by", type=click.Choice(list(_BY_CHOICES)), default="none", show_default=True,
+              help="Also gate every category or benchmark, not only the overall score.")  # fmt: skip
+@warehouse_option
+@engine_errors
+def gate(baseline: tuple[str, ...], candidate: tuple[str, ...], test: str | None, adjust: str | None,
+         alpha: float | None, exclude_source: tuple[str, ...], config: str | None, no_save: bool, max_drop: float,
+         by: str, warehouse: str) -> None:  # fmt: skip
+    """Fail (exit 1) when a candidate is significantly worse than its baseline by more than PCT %.
+
+    Runs the same analysis as `compare`; a comparison fails when it is significant after
+    adjustment, degraded (lower-is-better metrics taken into account) and its relative change
+    is beyond --max-drop (or undefined because the baseline mean is 0). Exit 0 when none fails;
+    exit 1 with the list of failures otherwise, or when nothing could be tested.
+
+    \b
+    Example:
+      evalhouse gate --baseline my-model --candidate my-model-q4km --max-drop 2 --by category
+    """
+    from engine.compare import gate as failures_of
+    from engine.tabular import _cell
+
+    frame = _run_compare(warehouse, baseline, candidate, by, test, adjust, alpha, exclude_source, config, no_save, [])
+    tested = frame.filter(frame["p_value"].is_not_null())
+    if tested.height == 0:
+        click.echo(f"FAIL: none of the {frame.height} comparison(s) could be tested "
+                   "(models share no items, categories or benchmarks)")  # fmt: skip
+        sys.exit(1)
+    failed = failures_of(frame, max_drop)
+    if failed.height == 0:
+        click.echo(f"OK: no significant degradation beyond {max_drop:g} % in {tested.height} tested comparison(s)")
+        return
+    click.echo(f"FAIL: {failed.height} significant degradation(s) beyond {max_drop:g} %:")
+    for r in failed.iter_rows(named=True):
+        where = r["scope"] if r["scope"] == "overall" else f"{r['scope']} {_cell(r['category'] or r['benchmark'])}"
+        rel = "undefined" if r["rel_change_pct"] is None else f"{r['rel_change_pct']:+.1f} %"
+        click.echo(
+            f"  {_cell(r['baseline'])} -> {_cell(r['candidate'])}  {where}  {_cell(r['metric'])}: "
+            f"{r['mean_baseline']:.4f} -> {r['mean_candidate']:.4f} ({rel}), "
+            f"p_adjusted {r['p_adjusted']:.4g} ({r['test']}, n_paired {r['n_paired']})"
+        )
+    sys.exit(1)
 
 
 @main.command()
@@ -255,6 +399,22 @@ def sql(statement: str, warehouse: str, fmt: str) -> None:
       evalhouse sql "SELECT model, avg(score) FROM scores GROUP BY model"
     """
     emit(*query(warehouse, statement), fmt)
+
+
+@main.command()
+def schema() -> None:
+    """Print the documentation of the open `evalhouse-samples` format (JSONL or CSV).
+
+    Tools evalhouse has no adapter for can write their per-item results in this format; files
+    in it are recognised by content when ingested.
+
+    \b
+    Example:
+      evalhouse schema > SAMPLES_FORMAT.md
+    """
+    from engine.schema import open_format_doc
+
+    click.echo(open_format_doc(), nl=False)
 
 
 @main.command()

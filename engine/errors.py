@@ -44,3 +44,11 @@ class ReportError(EvalhouseError):
 
 class StrictModeRejection(EvalhouseError):
     """``ingest --strict`` met a rejected file, so nothing was written."""
+
+
+class AnalysisError(EvalhouseError):
+    """A statistics or comparison request that cannot be answered (bad grouping, no such model...)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint

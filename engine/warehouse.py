@@ -102,8 +102,12 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False) -> War
             else f"{wh.meta_path}: schema_version is {version!r}, not a version number",
             hint="upgrade evalhouse, or run `evalhouse doctor` on the warehouse",
         )
-    if version < SCHEMA_VERSION or missing_tables(wh):
+    if version < SCHEMA_VERSION:
         upgrade(wh)
+    elif meta.get("tables") != sorted(TABLES):
+        # Only tables were added: a warehouse we cannot write to is still readable for the rest.
+        with contextlib.suppress(WarehouseError):
+            upgrade(wh)
     if meta.get("views") != _views_fingerprint(wh):
         # A read-only warehouse can still be read: the CLI builds its views in memory.
         with contextlib.suppress(OSError, WarehouseError):
@@ -150,6 +154,7 @@ def upgrade(wh: Warehouse) -> None:
                 pq.write_table(TABLES[name].arrow_schema().empty_table(), batch.staging / f"{name}.parquet")
             batch.commit()
         meta["schema_version"] = SCHEMA_VERSION
+        meta["tables"] = sorted(TABLES)
         _write_meta(wh, meta)
 
 
@@ -182,7 +187,7 @@ def _initialise(wh: Warehouse) -> None:
             for table in TABLES.values():
                 pq.write_table(table.arrow_schema().empty_table(), batch.staging / f"{table.name}.parquet")
             batch.commit()
-            _write_meta(wh, {"schema_version": SCHEMA_VERSION, "created_at": _now_iso()})
+            _write_meta(wh, {"schema_version": SCHEMA_VERSION, "created_at": _now_iso(), "tables": sorted(TABLES)})
             write_views_db(wh)
     except OSError as exc:
         raise WarehouseError(f"cannot create a warehouse at {wh.root}: {exc.strerror or exc}") from None
@@ -268,6 +273,8 @@ def connect(wh: Warehouse) -> duckdb.DuckDBPyConnection:
     import duckdb
 
     con = duckdb.connect()
+    # DuckDB draws a progress bar on stdout for long queries, which would corrupt CSV/JSON output.
+    con.execute("SET enable_progress_bar = false")
     apply_views(con, wh)
     return con
 

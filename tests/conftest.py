@@ -34,3 +34,45 @@ def so8t_corpus() -> Path:
     if not SO8T.is_dir():
         pytest.skip("../shared/corpus/so8t is not present")
     return SO8T
+
+
+@pytest.fixture
+def put_scores(wh: Warehouse):
+    """Write score rows (dicts with model, score and any other scores column) as one committed batch.
+
+    Also writes one run per model and, for ``metrics=[...]`` rows, aggregate results. Returns the
+    warehouse so tests can connect to it.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine.modelname import split_model
+    from engine.schema import METRICS, RUNS, SCORES
+    from engine.warehouse import Batch
+
+    def put(rows: list[dict], metrics: list[dict] | None = None, source: str = "/data/results.json") -> Warehouse:
+        batch = Batch(wh)
+        models = sorted({r["model"] for r in rows} | {m["model"] for m in metrics or []})
+        run_ids = {m: f"run-{batch.batch_id}-{i}" for i, m in enumerate(models)}
+        runs = [
+            {"run_id": run_ids[m], "source_path": source, "model": m, "model_base": split_model(m)[0],
+             "quantization": split_model(m)[1], "n_items": sum(r["model"] == m for r in rows),
+             "batch_id": batch.batch_id}
+            for m in models
+        ]  # fmt: skip
+        defaults = {"metric": "score", "category": "general", "item_id": None, "epoch": 0, "higher_is_better": True}
+        scores = []
+        for i, r in enumerate(rows):
+            row = {**defaults, **r, "run_id": run_ids[r["model"]], "sample_id": i}
+            if row["item_id"] is None:
+                row["item_id"] = f"{r['model']}-{i}"  # unshared unless the test names items
+            scores.append(row)
+        mrows = [{"higher_is_better": True, **m, "run_id": run_ids[m["model"]]} for m in metrics or []]
+        for table, data in ((RUNS, runs), (SCORES, scores), (METRICS, mrows)):
+            pq.write_table(
+                pa.Table.from_pylist(data, schema=table.arrow_schema()), batch.staging / f"{table.name}.parquet"
+            )
+        batch.commit()
+        return wh
+
+    return put

@@ -47,6 +47,9 @@ def test_older_layout_without_a_table_is_upgraded(wh: Warehouse) -> None:
     # A warehouse written before the `metrics` table existed has no file for it.
     for f in wh.data.glob("b*/metrics*.parquet"):
         f.unlink()
+    meta = json.loads(wh.meta_path.read_text())
+    meta["tables"].remove("metrics")
+    wh.meta_path.write_text(json.dumps(meta))
     reopened = open_warehouse(wh.root)
     assert connect(reopened).execute("SELECT count(*) FROM metrics").fetchone() == (0,)
     assert connect(reopened).execute("SELECT count(*) FROM scores").fetchone() == (21,)

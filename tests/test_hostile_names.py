@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from cli import main
 from engine.ingest import ingest
+from engine.schema import TABLES
 from engine.warehouse import Warehouse, connect
 
 HOSTILE = [
@@ -64,8 +65,9 @@ def test_hostile_names_are_stored_as_given(wh: Warehouse, tmp_path: Path) -> Non
 def test_no_path_is_built_from_names(wh: Warehouse, tmp_path: Path) -> None:
     write_hostile(tmp_path / "in")
     ingest(wh, [tmp_path / "in"], workers=1)
+    tables = "|".join(TABLES)
     allowed = re.compile(r"^(README\.md|evalhouse\.json|evalhouse\.duckdb|\.lock|data|b[0-9T]+(-[0-9a-f]{6}|-init)"
-                         r"|(runs|scores|texts|metrics|files|retired)(-\d{5})?\.parquet)$")  # fmt: skip
+                         rf"|({tables})(-\d{{5}})?\.parquet)$")  # fmt: skip
     for p in wh.root.rglob("*"):
         assert allowed.match(p.name), p
     assert not (tmp_path / "etc").exists()

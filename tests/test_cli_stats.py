@@ -1,0 +1,112 @@
+"""The summary, compare and gate commands: output, exit codes, messages, help."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from engine.compare import COLUMNS
+
+
+def _items(model: str, scores: list[float], category: str) -> list[dict]:
+    return [
+        {"model": model, "score": s, "category": category, "item_id": f"{category}{i}"} for i, s in enumerate(scores)
+    ]
+
+
+@pytest.fixture
+def warehouse(put_scores) -> str:
+    rows = _items("m", [0.9, 0.8, 0.85, 0.95, 0.9, 0.88, 0.92, 0.87], "math")
+    rows += _items("m-q4km", [0.5, 0.45, 0.6, 0.55, 0.5, 0.48, 0.52, 0.58], "math")  # much worse
+    rows += _items("m", [0.5, 0.6, 0.55], "chat") + _items("m-q4km", [0.52, 0.58, 0.56], "chat")
+    rows += _items("n", [0.7, 0.72, 0.69, 0.71], "math") + _items("n-q8_0", [0.7, 0.71, 0.7, 0.71], "math")
+    rows += _items("z", [1.0, 0.0], "poetry")
+    return str(put_scores(rows).root)
+
+
+def run(*args: str) -> object:
+    return CliRunner().invoke(main, list(args))
+
+
+def test_summary_has_interval_columns_for_every_grouping(warehouse: str) -> None:
+    for by in ("model", "category", "benchmark", "model,category", "model,benchmark"):
+        result = run("summary", "-w", warehouse, "--by", by, "--format", "json")
+        assert result.exit_code == 0, result.output
+        rows = orjson.loads(result.stdout)
+        assert {"n", "mean", "std", "sem", "median", "min", "max", "ci_low", "ci_high", "ci_method"} <= set(rows[0])
+    clustered = orjson.loads(run("summary", "-w", warehouse, "--cluster", "category", "--format", "json").stdout)
+    assert {r["ci_method"] for r in clustered} == {"cluster-t"}
+
+
+def test_summary_bad_cluster_column(warehouse: str) -> None:
+    result = run("summary", "-w", warehouse, "--cluster", "nope")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot cluster on 'nope': not a column of scores")
+
+
+def test_compare_json_keys_and_storage(warehouse: str) -> None:
+    result = run("compare", "-w", warehouse, "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = orjson.loads(result.stdout)
+    assert all(list(r) == list(COLUMNS) for r in rows)
+    assert {(r["baseline"], r["candidate"]) for r in rows} == {("m", "m-q4km"), ("n", "n-q8_0")}
+    assert "stored" in result.stderr
+    stored = orjson.loads(
+        run("sql", "-w", warehouse, "SELECT * FROM comparisons ORDER BY baseline", "--format", "json").stdout
+    )
+    assert [r["candidate"] for r in stored] == ["m-q4km", "n-q8_0"]
+    for fmt in ("table", "csv", "markdown"):
+        assert run("compare", "-w", warehouse, "--format", fmt, "--no-save").exit_code == 0
+
+
+def test_compare_no_match_is_an_error(warehouse: str) -> None:
+    result = run("compare", "-w", warehouse, "-b", "ghost*", "-c", "m")
+    assert result.exit_code == 1
+    assert "Error: no pairs of models to compare" in result.stderr
+    assert "Hint:" in result.stderr
+
+
+def test_gate_fails_on_a_significant_drop(warehouse: str) -> None:
+    result = run("gate", "-w", warehouse, "-b", "m", "-c", "m-q4km", "--max-drop", "5", "--by", "category")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "FAIL: 2 significant degradation(s) beyond 5 %:"
+    assert lines[1].startswith("  m -> m-q4km  overall  score:")
+    assert lines[2].startswith("  m -> m-q4km  category math  score:")
+
+
+def test_gate_passes_within_threshold_or_without_significance(warehouse: str) -> None:
+    big = run("gate", "-w", warehouse, "-b", "m", "-c", "m-q4km", "--max-drop", "60")
+    assert big.exit_code == 0 and big.stdout.startswith("OK: no significant degradation beyond 60 %")
+    flat = run("gate", "-w", warehouse, "-b", "n", "-c", "n-q8_0", "--max-drop", "1")
+    assert flat.exit_code == 0
+
+
+def test_gate_fails_when_nothing_can_be_tested(warehouse: str) -> None:
+    result = run("gate", "-w", warehouse, "-b", "z", "-c", "n", "--max-drop", "5")
+    assert result.exit_code == 1 and "could be tested" in result.stdout
+
+
+def test_compare_reads_evalhouse_toml(warehouse: str, tmp_path) -> None:
+    cfg = tmp_path / "evalhouse.toml"
+    cfg.write_text('[compare]\nbaseline = "n"\ncandidate = "n-*"\nby = []\ntest = "welch"\n')
+    rows = orjson.loads(run("compare", "-w", warehouse, "--config", str(cfg), "--format", "json").stdout)
+    assert [(r["candidate"], r["scope"], r["test"]) for r in rows] == [("n-q8_0", "overall", "welch")]
+
+
+@pytest.mark.parametrize("command", ["summary", "compare", "gate"])
+def test_help_has_an_example(command: str) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0 and "Example:" in result.stdout and f"evalhouse {command}" in result.stdout
+
+
+def test_readme_data_dictionary_is_current() -> None:
+    from pathlib import Path
+
+    from engine.schema import data_dictionary
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- data-dictionary:start -->\n", "<!-- data-dictionary:end -->"
+    assert readme[readme.index(start) + len(start) : readme.index(end)] == data_dictionary()
