@@ -470,24 +470,29 @@ def doctor(warehouse: str, repair: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "both"]), default="both", show_default=True,
               help="Markdown with PNG figures, one self-contained HTML file, or both.")  # fmt: skip
 @click.option("--metric", default=None, help="Metric the charts show (default: the one with the most scores).")
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="An evalhouse.toml with a [compare] section [default: ./evalhouse.toml if present].")  # fmt: skip
 @warehouse_option
 @engine_errors
 def report(out: str, baseline: tuple[str, ...], candidate: tuple[str, ...], fmt: str, metric: str | None,
-           warehouse: str) -> None:  # fmt: skip
+           config: str | None, warehouse: str) -> None:  # fmt: skip
     """Write charts and a report: summary, intervals, comparisons, per-category breakdown.
 
-    Without --baseline/--candidate every variant is compared with its base model. Tables are
+    Pairs, test, adjustment and alpha are chosen as `evalhouse compare` chooses them (patterns, else
+    the [compare] rules of evalhouse.toml, else every variant against its base model). Tables are
     also written whole as CSV under OUT/data/.
 
     \b
     Example:
       evalhouse report --out reports/q4 --baseline modela --candidate 'modela-*'
     """
+    from engine.pairs import load_config
     from engine.report import build_report
     from engine.warehouse import open_warehouse
 
+    cfg = load_config(config)
     wh = open_warehouse(warehouse)
-    result = build_report(wh, out, baseline=baseline, candidate=candidate, fmt=fmt, metric=metric)
+    result = build_report(wh, out, baseline=baseline, candidate=candidate, fmt=fmt, metric=metric, config=cfg)
     for path in (result.markdown, result.html):
         if path is not None:
             click.echo(f"wrote {path}")

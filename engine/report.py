@@ -33,6 +33,7 @@ from engine.tabular import render as render_table
 if TYPE_CHECKING:
     import duckdb
 
+    from engine.pairs import CompareConfig
     from engine.warehouse import Warehouse
 
 FORMATS = ("md", "html", "both")
@@ -123,22 +124,58 @@ def describe_frame(con: duckdb.DuckDBPyConnection, by: Sequence[str]) -> pl.Data
     return describe(con, list(by), level=0.95, method="auto")
 
 
-def compare_frame(
-    con: duckdb.DuckDBPyConnection, baseline: Sequence[str] | None, candidate: Sequence[str] | None
-) -> tuple[pl.DataFrame | None, str]:
-    """``engine.compare.compare`` overall and per category, Holm-adjusted; (None, why) if there is no pair."""
-    from engine.compare import compare
+@dataclass(frozen=True)
+class CompareSettings:
+    """How the comparison was run, for the report's text."""
 
+    adjust: str = "holm"
+    alpha: float = 0.05
+    test: str = "auto"
+
+    @property
+    def adjust_name(self) -> str:
+        return {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "not adjusted"}.get(self.adjust, self.adjust)
+
+
+def compare_frame(
+    con: duckdb.DuckDBPyConnection,
+    baseline: Sequence[str],
+    candidate: Sequence[str],
+    config: CompareConfig | None = None,
+) -> tuple[pl.DataFrame | None, str, CompareSettings]:
+    """``engine.compare.compare`` overall and per category, set up as ``evalhouse compare`` would be.
+
+    Patterns replace the config's pair rules; test, adjustment, alpha and excluded sources come
+    from the config (``evalhouse.toml``) when it names them.
+
+    Returns:
+        The comparison, or None and why when no pair was asked for and none was found (asking for
+        pairs that do not exist raises); and the settings used.
+    """
+    from engine.compare import compare
+    from engine.pairs import CompareConfig
+
+    cfg = config or CompareConfig()
+    settings = CompareSettings(adjust=cfg.adjust or "holm", alpha=cfg.alpha or 0.05, test=cfg.test or "auto")
+    rules = None if (baseline or candidate) else cfg.rules
     try:
         frame = compare(
-            con, baseline=list(baseline) if baseline else None, candidate=list(candidate) if candidate else None
+            con,
+            baseline=list(baseline),
+            candidate=list(candidate),
+            rules=rules,
+            by=["category"],
+            test=settings.test,
+            adjust=settings.adjust,
+            alpha=settings.alpha,
+            exclude_sources=cfg.exclude_sources,
         )
     except EvalhouseError as exc:
-        if baseline or candidate:  # pairs asked for by name: failing to find them is an error
+        if baseline or candidate or rules:  # pairs asked for by name: failing to find them is an error
             raise
         hint = f" ({exc.hint})" if exc.hint else ""
-        return None, f"{exc}{hint}"
-    return frame, ""
+        return None, f"{exc}{hint}", settings
+    return frame, "", settings
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,6 +191,7 @@ def build_report(
     candidate: Sequence[str] = (),
     fmt: str = "both",
     metric: str | None = None,
+    config: CompareConfig | None = None,
 ) -> ReportResult:
     """Compute the statistics and comparisons of a warehouse and write the report into ``out``.
 
@@ -164,6 +202,7 @@ def build_report(
         candidate: Glob patterns of candidate models.
         fmt: ``md`` (Markdown + PNG), ``html`` (one self-contained file) or ``both``.
         metric: Metric the charts show (default: the one with the most scores).
+        config: The ``[compare]`` settings of ``evalhouse.toml`` (``engine.pairs.load_config``).
 
     Returns:
         The paths written.
@@ -185,7 +224,7 @@ def build_report(
         metric = metric or _primary_metric(by_model)
         if metric not in set(by_model["metric"].to_list()):
             raise ReportError(f"no scores for metric {metric!r}", hint="`evalhouse summary` lists the metrics")
-        comparison, why_none = compare_frame(con, baseline, candidate)
+        comparison, why_none, settings = compare_frame(con, baseline, candidate, config)
         box = charts.box_stats(con, metric)
         models = con.sql("SELECT model, model_base, quantization FROM models").pl()
     finally:
@@ -195,15 +234,14 @@ def build_report(
         "warehouse": str(wh.root),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "evalhouse": __version__,
-        "pairs": (
-            f"baseline {', '.join(baseline) or 'any'}; candidate {', '.join(candidate) or 'any'}"
-            if baseline or candidate
-            else "each variant against its base model (default)"
-        ),
+        "pairs": _pairs_asked(baseline, candidate, config),
+        "comparison": f"test {settings.test}; p-values {settings.adjust_name}; alpha {settings.alpha:g}",
         "chart metric": metric,
     }
+    if config and config.exclude_sources:
+        provenance["excluded sources"] = ", ".join(config.exclude_sources)
     blocks = _document(
-        facts, provenance, metric, by_model, by_category, by_model_category, comparison, why_none, box, models
+        facts, provenance, metric, by_model, by_category, by_model_category, comparison, why_none, settings, box, models
     )
 
     result.charts = sum(isinstance(b, Figure) for b in blocks)
@@ -221,6 +259,14 @@ def build_report(
         result.html = out_dir / "report.html"
         result.html.write_text(to_html(blocks), encoding="utf-8")
     return result
+
+
+def _pairs_asked(baseline: Sequence[str], candidate: Sequence[str], config: CompareConfig | None) -> str:
+    if baseline or candidate:
+        return f"baseline {', '.join(baseline) or 'any'}; candidate {', '.join(candidate) or 'any'}"
+    if config and config.rules:
+        return "the pair rules of evalhouse.toml"
+    return "each variant against its base model (default)"
 
 
 def _facts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -252,6 +298,7 @@ def _document(
     by_model_category: pl.DataFrame,
     comparison: pl.DataFrame | None,
     why_none: str,
+    settings: CompareSettings,
     box: pl.DataFrame,
     models: pl.DataFrame,
 ) -> list[Block]:
@@ -269,7 +316,7 @@ def _document(
             ]
         ),
     ]
-    blocks += _summary(facts, metric, by_model, comparison, why_none)
+    blocks += _summary(facts, metric, by_model, comparison, why_none, settings)
 
     blocks.append(Heading("Models"))
     blocks.append(
@@ -304,7 +351,7 @@ def _document(
     if comparison is None or comparison.height == 0:
         blocks.append(Para([f"No comparison: {why_none or 'no pairs'}."]))
     else:
-        blocks += _comparison_blocks(comparison, metric)
+        blocks += _comparison_blocks(comparison, metric, settings)
     blocks.append(Heading("Provenance"))
     blocks.append(Table(["", ""], [[k, v] for k, v in provenance.items()]))
     blocks.append(Para(["Every table in full, as CSV: ", Code("data/"), "."]))
@@ -312,7 +359,12 @@ def _document(
 
 
 def _summary(
-    facts: dict[str, int], metric: str, by_model: pl.DataFrame, comparison: pl.DataFrame | None, why_none: str
+    facts: dict[str, int],
+    metric: str,
+    by_model: pl.DataFrame,
+    comparison: pl.DataFrame | None,
+    why_none: str,
+    settings: CompareSettings,
 ) -> list[Block]:
     items: list[list[Inline]] = [
         [
@@ -338,7 +390,8 @@ def _summary(
     items.append(
         [
             f"{_count(pairs, 'pair')} compared, overall and per category ({_count(comparison.height, 'test')}, "
-            f"p-values Holm-adjusted): {_count(n_deg, 'significant degradation')} and "
+            f"p-values {settings.adjust_name}, alpha {settings.alpha:g}): "
+            f"{_count(n_deg, 'significant degradation')} and "
             f"{_count(n_imp, 'significant improvement')}; {_count(not_comparable.height, 'pair')} not comparable."
         ]
     )
@@ -375,15 +428,16 @@ def _in_words(r: dict[str, Any]) -> list[Inline]:
     ]
 
 
-def _comparison_blocks(comparison: pl.DataFrame, metric: str) -> list[Block]:
+def _comparison_blocks(comparison: pl.DataFrame, metric: str, settings: CompareSettings) -> list[Block]:
     overall = comparison.filter(pl.col("scope") == "overall")
     by_cat = comparison.filter(pl.col("scope") == "category")
     blocks: list[Block] = [
         Para(
             [
-                "Difference = candidate − baseline, with its 95 % interval; p-values are adjusted over every test "
-                "of the analysis (Holm); significant at adjusted p < 0.05. Relative change is n/a where the "
-                "baseline mean is 0 (undefined)."
+                f"Difference = candidate − baseline, with its {100 * (1 - settings.alpha):g} % interval; p-values "
+                f"over every test of the analysis: {settings.adjust_name}; significant at adjusted p < "
+                f"{settings.alpha:g}. Relative change is n/a where the baseline mean is 0 (undefined). Where the "
+                "models answered the same items, the test is paired and the means are over those items only."
             ]
         ),
         _compare_table(overall.sort(["metric", "diff"]), scope=False),
@@ -464,7 +518,7 @@ def _compare_table(frame: pl.DataFrame, *, scope: bool) -> Table:
         "n (b / c / paired)",
         "mean b",
         "mean c",
-        "diff [95 % CI]",
+        "diff [CI]",
         "rel %",
         "test",
         "p adj",

@@ -14,13 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from engine.compare import compare
 from engine.ingest import ingest
 from engine.report import ReportResult, build_report
+from engine.stats import describe
 from engine.warehouse import connect, open_warehouse
-
-# The statistics modules arrive from their own branch; until they are merged these tests skip.
-compare = pytest.importorskip("engine.compare").compare
-describe = pytest.importorskip("engine.stats").describe
 
 BASE, WORSE, SAME, ODD = "ベース", "ベース-q4km", "ベース-q8_0", "odd|<b>name</b>"
 CATEGORIES = ("math", "日本語", "logic")
@@ -158,9 +156,14 @@ def test_html_is_self_contained_with_inline_svg(built):
 
 def test_cli_report(built, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(main, ["report", "-w", str(built[0]), "--out", str(tmp_path / "r"), "--format", "html"])
+    config = tmp_path / "evalhouse.toml"
+    config.write_text('[compare]\nadjust = "none"\nalpha = 0.1\n', encoding="utf-8")
+    args = ["report", "-w", str(built[0]), "--out", str(tmp_path / "r"), "--format", "html", "--config", str(config)]
+    res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     assert f"wrote {tmp_path / 'r' / 'report.html'}" in res.output
+    doc = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "p-values not adjusted, alpha 0.1)" in doc and "with its 90 % interval" in doc
     assert not (tmp_path / "r" / "report.md").exists() and not (tmp_path / "r" / "figures").exists()
     res = runner.invoke(main, ["report", "-w", str(built[0]), "--out", str(tmp_path / "x"), "--baseline", "nope"])
     assert res.exit_code == 1
