@@ -134,7 +134,9 @@ class CompareSettings:
 
     @property
     def adjust_name(self) -> str:
-        return {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "not adjusted"}.get(self.adjust, self.adjust)
+        return {"holm": "Holm-adjusted", "bh": "Benjamini-Hochberg-adjusted", "none": "not adjusted"}.get(
+            self.adjust, self.adjust
+        )
 
 
 def compare_frame(
