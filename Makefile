@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/evalhouse synth --runs 300 --seed 0 --out $(DEMO)/corpus
 	$(BIN)/evalhouse ingest --quiet $(DEMO)/corpus
 	$(BIN)/evalhouse summary --by model
+	$(BIN)/evalhouse report --out $(DEMO)/report
+	@echo "Report: $(DEMO)/report/report.html and $(DEMO)/report/report.md"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -436,6 +436,22 @@ def synth(runs: int, out: str, shape: str, seed: int, families: int | None) -> N
 
 
 @main.command()
+def schema() -> None:
+    """Print the documentation of the open `evalhouse-samples` format (JSONL or CSV).
+
+    Tools evalhouse has no adapter for can write their per-item results in this format; files
+    in it are recognised by content when ingested.
+
+    \b
+    Example:
+      evalhouse schema > SAMPLES_FORMAT.md
+    """
+    from engine.schema import open_format_doc
+
+    click.echo(open_format_doc(), nl=False)
+
+
+@main.command()
 @warehouse_option
 @engine_errors
 def shell(warehouse: str) -> None:
@@ -479,6 +495,42 @@ def doctor(warehouse: str, repair: bool) -> None:
     click.echo(f"{errors} error(s), {len(findings) - errors} warning(s)" if findings else "healthy")
     if errors:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder to write the report into.")
+@click.option("--baseline", multiple=True, help="Baseline models (glob pattern, repeatable).")
+@click.option("--candidate", multiple=True, help="Candidate models (glob pattern, repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "both"]), default="both", show_default=True,
+              help="Markdown with PNG figures, one self-contained HTML file, or both.")  # fmt: skip
+@click.option("--metric", default=None, help="Metric the charts show (default: the one with the most scores).")
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="An evalhouse.toml with a [compare] section [default: ./evalhouse.toml if present].")  # fmt: skip
+@warehouse_option
+@engine_errors
+def report(out: str, baseline: tuple[str, ...], candidate: tuple[str, ...], fmt: str, metric: str | None,
+           config: str | None, warehouse: str) -> None:  # fmt: skip
+    """Write charts and a report: summary, intervals, comparisons, per-category breakdown.
+
+    Pairs, test, adjustment and alpha are chosen as `evalhouse compare` chooses them (patterns, else
+    the [compare] rules of evalhouse.toml, else every variant against its base model). Tables are
+    also written whole as CSV under OUT/data/.
+
+    \b
+    Example:
+      evalhouse report --out reports/q4 --baseline modela --candidate 'modela-*'
+    """
+    from engine.pairs import load_config
+    from engine.report import build_report
+    from engine.warehouse import open_warehouse
+
+    cfg = load_config(config)
+    wh = open_warehouse(warehouse)
+    result = build_report(wh, out, baseline=baseline, candidate=candidate, fmt=fmt, metric=metric, config=cfg)
+    for path in (result.markdown, result.html):
+        if path is not None:
+            click.echo(f"wrote {path}")
+    click.echo(f"{result.charts} chart(s), {len(result.data)} CSV table(s) in {result.out}")
 
 
 def _beside_python(name: str) -> str | None:

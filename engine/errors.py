@@ -34,6 +34,14 @@ class WarehouseError(EvalhouseError):
         self.hint = hint
 
 
+class ReportError(EvalhouseError):
+    """A report that cannot be written as asked (no scores, unknown metric)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 class StrictModeRejection(EvalhouseError):
     """``ingest --strict`` met a rejected file, so nothing was written."""
 

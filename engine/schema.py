@@ -92,7 +92,12 @@ SCORES = _t(
     ("task", S, "Harness task name (lm-eval task, inspect task, HELM run group); NULL if none."),
     ("item_id", S, "Stable key of the question, the same across models, for pairing."),
     ("epoch", I32, "Repetition of the same item in one run (inspect epoch, HELM trial); 0 if none."),
-    ("filter", S, "lm-eval filter name (a doc appears once per filter); NULL elsewhere."),
+    (
+        "filter",
+        S,
+        "Variant of the same answer, part of the pairing key: lm-eval filter name (a doc appears once "
+        "per filter), HELM perturbation name; NULL where there is none.",
+    ),
     ("split", S, "Data split (`test`, `valid`, ...) where the source names one."),
     ("metric", S, "Metric name (`score`, `acc`, `exact_match`, `correct`, ...)."),
     ("score", F, "The score, a finite number."),
@@ -122,7 +127,7 @@ METRICS = _t(
     ("category", S, "Category (subtask, subject); else the benchmark."),
     ("task", S, "Harness task name."),
     ("metric", S, "Metric name."),
-    ("filter", S, "lm-eval filter name; NULL elsewhere."),
+    ("filter", S, "lm-eval filter, HELM perturbation or OpenCompass mode (`gen`, `ppl`); NULL where none."),
     ("value", F, "The reported value."),
     ("stderr", F, "Its standard error; NULL when the source gives none."),
     ("n", I64, "Number of items behind the value; NULL when unknown."),
@@ -269,6 +274,98 @@ VIEWS: dict[str, Table] = {
         ),
     )
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# The open format (`evalhouse-samples`): what harnesses without an adapter can write
+# ---------------------------------------------------------------------------------------------
+
+OPEN_FORMAT_NAME = "evalhouse-samples"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of the open format: name, value type, whether it is required, meaning."""
+
+    name: str
+    kind: str  # text | integer | number | boolean | time | object
+    required: bool
+    doc: str
+
+
+def _from(table: Table, name: str) -> str:
+    return next(c.doc for c in table.columns if c.name == name)
+
+
+OPEN_FORMAT: tuple[Field, ...] = (
+    Field("model", "text", True, "Model name as you want it shown; quantization is parsed from it (`m-7b-q4_k_m`)."),
+    Field("item_id", "text", True, _from(SCORES, "item_id")),
+    Field("score", "number", True, "The score: a finite number (true/false read as 1/0)."),
+    Field("metric", "text", False, "Metric name; default `score`. One line per item and metric."),
+    Field("benchmark", "text", False, _from(SCORES, "benchmark")),
+    Field("category", "text", False, _from(SCORES, "category")),
+    Field("task", "text", False, "Task name, where the benchmark has several."),
+    Field("epoch", "integer", False, "Repetition of the same item in one run; default 0."),
+    Field(
+        "filter", "text", False, "Answer-extraction variant (a doc scored once per filter); part of the pairing key."
+    ),
+    Field("split", "text", False, _from(SCORES, "split")),
+    Field(
+        "higher_is_better",
+        "boolean",
+        False,
+        "Direction of the metric; default from its name (loss, perplexity, error: false).",
+    ),
+    Field("response_time_s", "number", False, _from(SCORES, "response_time_s")),
+    Field("tokens_per_sec", "number", False, _from(SCORES, "tokens_per_sec")),
+    Field("timestamp", "time", False, "When the item was scored (ISO 8601 or Unix seconds)."),
+    Field("question", "text", False, _from(TEXTS, "question")),
+    Field("response", "text", False, _from(TEXTS, "response")),
+    Field("expected", "text", False, _from(TEXTS, "expected")),
+    Field("attributes", "object", False, "Any other per-item fields: a JSON object (in CSV, JSON text)."),
+    Field("run", "text", False, "Run key: lines with the same `run` form one run; default the model."),
+    Field("harness", "text", False, _from(RUNS, "harness")),
+    Field("status", "text", False, _from(RUNS, "status")),
+    Field("started_at", "time", False, "When the run started (ISO 8601 or Unix seconds)."),
+)
+
+
+def open_format_doc() -> str:
+    """The open format's documentation as Markdown (what ``evalhouse schema`` prints).
+
+    >>> open_format_doc().splitlines()[0]
+    '# The `evalhouse-samples` open format'
+    """
+    lines = [
+        f"# The `{OPEN_FORMAT_NAME}` open format",
+        "",
+        "For results from any tool evalhouse has no adapter for. Write either",
+        "",
+        "- JSON Lines (`.jsonl`): one JSON object per line, or",
+        "- CSV (`.csv`, UTF-8, a header row naming the columns; empty cell = missing),",
+        "",
+        "with one line per scored answer and metric. `model`, `item_id` and `score` are required;",
+        "any other column must be one of those below (an unknown column rejects the file, so a typo",
+        "cannot go unnoticed). Lines with the same run key, `item_id`, `epoch`, `task`, `filter`,",
+        "`split`, `benchmark` and `category` are one answer: give each metric on its own line.",
+        "Items pair across models on (benchmark, category, task, item_id, filter, metric): keep",
+        "`item_id` the same for the same question in every run.",
+        "",
+        "| column | type | required | meaning |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| `{f.name}` | {f.kind} | {'yes' if f.required else ''} | {f.doc} |" for f in OPEN_FORMAT]
+    lines += [
+        "",
+        "Example (JSONL):",
+        "",
+        "```",
+        '{"model": "m-7b-q4_k_m", "benchmark": "arith", "item_id": "q1", "score": 1, "question": "2+2?", '
+        '"response": "4", "expected": "4"}',
+        '{"model": "m-7b-q4_k_m", "benchmark": "arith", "item_id": "q2", "score": 0, "response_time_s": 1.5}',
+        "```",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def data_dictionary() -> str:

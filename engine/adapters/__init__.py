@@ -4,9 +4,38 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from engine.adapters import no_scores, so8t_ab, so8t_results, so8t_tasks
+from engine.adapters import (
+    helm,
+    inspect_ai,
+    lighteval,
+    lm_eval_results,
+    lm_eval_samples,
+    lm_eval_v03,
+    no_scores,
+    open_format,
+    opencompass,
+    so8t_ab,
+    so8t_results,
+    so8t_tasks,
+)
 
-# Specific shapes first; ``no_scores`` last because it accepts any flat object.
-ADAPTERS: list[ModuleType] = [so8t_results, so8t_tasks, so8t_ab, no_scores]
+# Line-oriented and binary formats first: they check their own first bytes, and a JSONL file
+# would otherwise reach the JSON adapters, whose whole-file parse rejects it. Then the formats that
+# tolerate bare NaN (lighteval, lm-eval): they must see such a file before a strict adapter rejects
+# it. Then the other shapes, most specific first; ``no_scores`` last: it accepts any flat object.
+ADAPTERS: list[ModuleType] = [
+    lm_eval_samples,
+    open_format,
+    lighteval,
+    lm_eval_results,
+    lm_eval_v03,
+    inspect_ai,
+    opencompass,
+    helm,
+    so8t_results,
+    so8t_tasks,
+    so8t_ab,
+    no_scores,
+]
 
 BY_NAME: dict[str, ModuleType] = {a.NAME: a for a in ADAPTERS}

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import math
+import os
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -48,13 +50,47 @@ class Source:
         self.path, self.data, self.sha256 = path, data, sha256
 
     @cached_property
-    def json(self) -> Any:
-        """The file parsed as JSON (a UTF-8 BOM is tolerated); raises BadResultFile."""
+    def _parsed(self) -> tuple[Any, BadResultFile | None]:
         data = self.data[3:] if self.data.startswith(b"\xef\xbb\xbf") else self.data
         try:
-            return orjson.loads(data)
+            return orjson.loads(data), None
         except orjson.JSONDecodeError as exc:
-            raise BadResultFile(self.path, "(file)", f"not valid JSON: {exc}") from None
+            return None, BadResultFile(self.path, "(file)", f"not valid JSON: {exc}")
+
+    @property
+    def json(self) -> Any:
+        """The file parsed as strict JSON (a UTF-8 BOM is tolerated); raises BadResultFile.
+
+        The outcome is cached, so every adapter's ``detect`` can ask without parsing again.
+        """
+        doc, error = self._parsed
+        if error is not None:
+            raise error
+        return doc
+
+    @cached_property
+    def json_lenient(self) -> Any:
+        """The file as JSON, also when it holds the bare ``NaN``/``Infinity`` Python's json writes.
+
+        For the harnesses known to write them (lm-eval, lighteval): the bare constants become None
+        ("missing"), so a NaN can never become a score. Only files strict parsing rejects pay for the
+        second parse; anything else raises as :attr:`json` does.
+        """
+        doc, error = self._parsed
+        if error is None:
+            return doc
+        data = self.data[3:] if self.data.startswith(b"\xef\xbb\xbf") else self.data
+        if b"NaN" in data or b"Infinity" in data:
+            try:
+                return json.loads(data, parse_constant=lambda _: None)
+            except (ValueError, RecursionError):
+                pass
+        raise error
+
+    @property
+    def name(self) -> str:
+        """The file's base name (adapters may use it as a hint, never as the only evidence)."""
+        return os.path.basename(self.path)
 
     def looks_like_json(self) -> bool:
         head = self.data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -93,6 +129,39 @@ def to_score(value: Any, path: str, field: str) -> float:
             return score
         raise BadResultFile(path, field, f"{value!r} is not a finite number")
     raise BadResultFile(path, field, f"{value!r} is not a number")
+
+
+# inspect_ai's letter grades: correct, incorrect, partial, no answer.
+_LETTERS = {"C": 1.0, "I": 0.0, "P": 0.5, "N": 0.0}
+
+
+def to_value(value: Any, path: str, field: str) -> float | None:
+    """A score from the many spellings harnesses use; None means "missing" (never NaN).
+
+    Numbers and booleans as in :func:`to_score`; inspect letters C=1, I=0, P=0.5, N=0; numeric
+    strings; None, NaN and "N/A" are missing. Anything else is a BadResultFile.
+
+    >>> [to_value(v, "f", "x") for v in ("C", "P", "0.25", True, None, float("nan"), "N/A")]
+    [1.0, 0.5, 0.25, 1.0, None, None, None]
+    """
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text in _LETTERS:
+            return _LETTERS[text]
+        if text.lower() in ("true", "false"):
+            return 1.0 if text.lower() == "true" else 0.0
+        if text in ("", "N/A", "NaN", "nan", "-"):
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise BadResultFile(path, field, f"{value!r} is not a score (a number, true/false or C/I/P/N)") from None
+        return number if math.isfinite(number) else None
+    return to_score(value, path, field)
 
 
 def unit_score(value: Any, path: str, field: str) -> float:
@@ -290,6 +359,15 @@ class RunBuilder:
     @property
     def n_metrics(self) -> int:
         return len(self.metrics["metric"])
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """The value if it is a JSON object, else an empty one (for optional nested sections).
+
+    >>> obj({"a": 1}), obj(None), obj([1])
+    ({'a': 1}, {}, {})
+    """
+    return value if isinstance(value, dict) else {}
 
 
 def require(cond: bool, path: str, field: str, reason: str) -> None:
