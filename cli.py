@@ -401,7 +401,8 @@ def sql(statement: str, warehouse: str, fmt: str) -> None:
     emit(*query(warehouse, statement), fmt)
 
 
-SYNTH_SHAPES = ["mixed", "so8t-results", "so8t-tasks", "so8t-ab", "no-scores"]
+# engine.synth.WRITERS, spelled out here so that `--help` does not import numpy.
+SYNTH_SHAPES = ["mixed", "so8t-results", "so8t-tasks", "so8t-ab", "lm-eval-samples", "no-scores"]
 
 
 @main.command()

@@ -230,7 +230,8 @@ def commands() -> set[str]:
     return set(main.commands)
 
 
-def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int]) -> dict[str, Any]:
+def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int],
+          naive_max_runs: int = 20_000) -> dict[str, Any]:  # fmt: skip
     """Every step on every corpus; the results as a JSON-able dict."""
     root.mkdir(parents=True, exist_ok=True)
     work = root / "work"
@@ -242,26 +243,34 @@ def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int
     big_wh: Path | None = None
     big_name = ""
 
+    def scratch(name: str) -> str:
+        return str(work / f"{name}.parquet")
+
     for shape in shapes:
         for runs in sizes:
             path, facts = corpus(root, shape, runs)
             name = path.name
             corpora[name] = facts
             print(f"{name}: {facts['files']} files, {facts['bytes'] / 1e6:.0f} MB", flush=True)
-            naive, m = repeat(
-                "naive loader", name, reps, lambda p=path: [PY, "bench/naive.py", str(p), str(work / "naive.parquet")]
-            )
-            facts["rows"] = json.loads(m.stdout)["rows"]
-            steps.append(naive)
-            if shape == "so8t-results":
-                glob = str(path / "so8t-results" / "*.json")
-                s, _ = repeat("duckdb read_json COPY", name, reps,
-                              lambda g=glob: [PY, "-c", DUCKDB_COPY, g, str(work / "duckdb.parquet")])  # fmt: skip
-                steps.append(s)
+            naive = duck = None
+            if runs <= naive_max_runs:
+                naive, m = repeat("naive loader", name, reps,
+                                  lambda p=path: [PY, "bench/naive.py", str(p), scratch("naive")])  # fmt: skip
+                facts["rows"] = json.loads(m.stdout)["rows"]
+                steps.append(naive)
+                if shape == "so8t-results":
+                    glob = str(path / "so8t-results" / "*.json")
+                    duck, _ = repeat("duckdb read_json COPY", name, reps,
+                                     lambda g=glob: [PY, "-c", DUCKDB_COPY, g, scratch("duckdb")])  # fmt: skip
+                    steps.append(duck)
+            else:
+                skipped.append({"name": f"naive loader and DuckDB on {name}",
+                                "why": f"more than --naive-max-runs {naive_max_runs} runs (the naive loader holds every row)"})  # fmt: skip  # noqa: E501
             wh = work / f"wh-{name}"
             s, m = repeat("cold ingest", name, reps, lambda p=path, w=wh: cli("ingest", "-q", str(p), "-w", str(w)),
                           before=lambda w=wh: shutil.rmtree(w, ignore_errors=True))  # fmt: skip
             s.extra["rows"] = rows_added(m.stdout)
+            facts.setdefault("rows", s.extra["rows"])
             steps.append(s)
             s, _ = repeat(
                 "re-ingest unchanged", name, reps, lambda p=path, w=wh: cli("ingest", "-q", str(p), "-w", str(w))
@@ -282,8 +291,10 @@ def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int
                           before=add_one)  # fmt: skip
             steps.append(s)
             for st in steps:
-                if st.corpus == name and st.name != "naive loader":
+                if st.corpus == name and naive and st is not naive:
                     st.vs_naive = round(naive.wall_s / st.wall_s, 2)
+                if st.corpus == name and duck and st is not duck and st.name.endswith("ingest"):
+                    st.extra["vs_duckdb"] = round(duck.wall_s / st.wall_s, 2)
             if shape == "so8t-results" and runs == max(sizes):
                 big_wh, big_name = wh, name
 
@@ -414,13 +425,14 @@ def markdown(res: dict[str, Any]) -> str:
     ]
     for name, c in res["corpora"].items():
         lines.append(f"| {name} | {c['files']:,} | {c['bytes'] / 1e6:,.0f} | {c.get('rows', 0):,} |")
-    lines += ["", "| step | corpus | wall s | peak MB | x naive |", "|---|---|---:|---:|---:|"]
+    lines += ["", "| step | corpus | wall s | peak MB | x naive | x DuckDB |", "|---|---|---:|---:|---:|---:|"]
     for s in res["steps"]:
         wall = f"{s['wall_s']:.3f}"
         if s["name"].endswith("in process"):
             wall = f"{s['extra']['median_s']:.3f} (alone)"
         ratio = f"{s['vs_naive']:.2f}" if s["vs_naive"] else ""
-        lines.append(f"| {s['name']} | {s['corpus'] or ''} | {wall} | {s['peak_mb']:.0f} | {ratio} |")
+        duck = f"{s['extra']['vs_duckdb']:.2f}" if "vs_duckdb" in s["extra"] else ""
+        lines.append(f"| {s['name']} | {s['corpus'] or ''} | {wall} | {s['peak_mb']:.0f} | {ratio} | {duck} |")
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for t in res["targets"]:
         lines.append(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'no'} |")
@@ -436,6 +448,8 @@ def main() -> None:
     ap.add_argument("--shapes", default="so8t-results,so8t-tasks,so8t-ab")
     ap.add_argument("--sizes", default=None, help="runs per corpus (default 1000,10000; 20,60 with --quick)")
     ap.add_argument("--out", default=str(ROOT / "bench"), help="where results.json and results.md go")
+    ap.add_argument("--naive-max-runs", type=int, default=20_000,
+                    help="skip the naive loader and DuckDB above this many runs (default 20000)")  # fmt: skip
     ap.add_argument("--work", default=str(OUT), help="where corpora and scratch warehouses go (default bench/out)")
     args = ap.parse_args()
     reps = args.reps or (1 if args.quick else 3)
@@ -445,7 +459,7 @@ def main() -> None:
         if not args.quick or args.shapes != ap.get_default("shapes")
         else ["so8t-results", "so8t-tasks"]
     )
-    res = bench(Path(args.work), args.quick, reps, shapes, sizes)
+    res = bench(Path(args.work), args.quick, reps, shapes, sizes, args.naive_max_runs)
     out = Path(args.out)
     (out / "results.json").write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
     (out / "results.md").write_text(markdown(res), encoding="utf-8")

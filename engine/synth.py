@@ -64,6 +64,11 @@ ITEMS_PER_TASK = 40
 # model's runs under one `model`; only unquantized variants get task arrays.
 TASK_VARIANTS = ("base", "ft")
 
+# lm-eval samples files: one task each, LM_DOCS docs (the shape lm-eval writes for a 4-choice
+# task, ~2 KB a line); each task is its own benchmark and category.
+LM_TASKS = ("arc_easy", "hellaswag", "winogrande")
+LM_DOCS = 1000
+
 # so8t-ab files: a base model at q8_0 against its fine-tune at q8_0, on arithmetic questions.
 AB_ITEMS = 50
 # so8t-ab questions have no category in the files; their planted effects are this category's
@@ -83,6 +88,8 @@ EFFECTS: dict[tuple[str, str], float] = {
     ("ft", "math"): +0.15,
     ("ft", "gsm8k"): +0.30,  # task arrays and A/B files are small (40 and 50 items): larger effects
     ("ft", "arithmetic"): +0.30,
+    ("q4km", "arc_easy"): -0.15,
+    ("ft", "arc_easy"): +0.15,
     ("ft", "ethics"): -0.15,
     ("ft", "medical"): -0.10,
 }
@@ -266,6 +273,12 @@ def universe(seed: int, families: int) -> Universe:
                  str(int(rng.integers(0, 1000))), round(float(rng.uniform(0.3, 0.7)), 3))
             for k in range(ITEMS_PER_TASK)
         )  # fmt: skip
+    for task in LM_TASKS:
+        items[task] = tuple(
+            Item(task, task, k, str(k), _sentence(rng, vocab, int(rng.normal(200, 30)), "?"), "",
+                 round(float(rng.uniform(0.3, 0.7)), 3))
+            for k in range(LM_DOCS)
+        )  # fmt: skip
     ab = []
     for k in range(AB_ITEMS):
         a, b = (int(x) for x in rng.integers(2, 99, size=2))
@@ -280,8 +293,10 @@ def universe(seed: int, families: int) -> Universe:
 # Writers: one per source_format
 # ---------------------------------------------------------------------------------------------
 
-# A writer turns run ``i`` of its shape into (relative path, file bytes).
-Writer = Callable[[Universe, int], tuple[str, bytes]]
+# A writer turns run ``i`` of its shape into its files: [(relative path, bytes)] (most shapes
+# write one file a run; lm-eval writes the samples file and the results file beside it).
+Files = list[tuple[str, bytes]]
+Writer = Callable[[Universe, int], Files]
 WRITERS: dict[str, Writer] = {}
 
 
@@ -313,7 +328,7 @@ def _ts(t: datetime) -> str:
 
 
 @writer("so8t-results")
-def write_so8t_results(u: Universe, i: int) -> tuple[str, bytes]:
+def write_so8t_results(u: Universe, i: int) -> Files:
     """One model on one benchmark: ``{"metadata", "results": [100 items], "summary"}``."""
     rng = _rng(u, "so8t-results", i)
     model = u.models[i % len(u.models)]
@@ -360,7 +375,7 @@ def write_so8t_results(u: Universe, i: int) -> tuple[str, bytes]:
         "summary": {f"{model.name}_avg_score": round(sum(scores) / n, 4)},
     }
     kind = {"test_name": "automated_benchmark", "task_index": "simple_abc", "question": "critical_infrastructure_abc"}
-    return f"so8t-results/{start:%Y%m%d_%H%M%S}_{i:05d}_{kind[style]}_results.json", orjson.dumps(doc)
+    return [(f"so8t-results/{start:%Y%m%d_%H%M%S}_{i:05d}_{kind[style]}_results.json", orjson.dumps(doc))]
 
 
 def _task_models(u: Universe) -> list[Model]:
@@ -368,7 +383,7 @@ def _task_models(u: Universe) -> list[Model]:
 
 
 @writer("so8t-tasks")
-def write_so8t_tasks(u: Universe, i: int) -> tuple[str, bytes]:
+def write_so8t_tasks(u: Universe, i: int) -> Files:
     """One model's task array, named ``<model>_results.json`` in a folder per evaluation session."""
     rng = _rng(u, "so8t-tasks", i)
     models = _task_models(u)
@@ -387,11 +402,11 @@ def write_so8t_tasks(u: Universe, i: int) -> tuple[str, bytes]:
                 "question": it.question, "model_response": u.responses[picks[k]], "correct_answer": it.expected,
                 "is_correct": bool(correct[k]), "tokens_per_sec": speed[k], "wall_time": wall[k],
             })  # fmt: skip
-    return f"so8t-tasks/{session:%Y%m%d_%H%M}/{model.name}_results.json", orjson.dumps(rows)
+    return [(f"so8t-tasks/{session:%Y%m%d_%H%M}/{model.name}_results.json", orjson.dumps(rows))]
 
 
 @writer("so8t-ab")
-def write_so8t_ab(u: Universe, i: int) -> tuple[str, bytes]:
+def write_so8t_ab(u: Universe, i: int) -> Files:
     """A base model at q8_0 (``basem:q8_0``) against its fine-tune at q8_0 (``basem-ft:q8_0``)."""
     rng = _rng(u, "so8t-ab", i)
     families = sorted({m.family for m in u.models}, key=FAMILIES.index)
@@ -419,49 +434,119 @@ def write_so8t_ab(u: Universe, i: int) -> tuple[str, bytes]:
         doc[side] = {"model": name, "results": results, "evaluations": evaluations, "test_cases": cases}
     doc["analysis"] = {"note": "derived from the evaluations"}
     doc["timestamp"] = _ts(when)
-    return f"so8t-ab/improvement_benchmark_results_{when:%Y%m%d_%H%M%S}_{i:04d}.json", orjson.dumps(doc)
+    return [(f"so8t-ab/improvement_benchmark_results_{when:%Y%m%d_%H%M%S}_{i:04d}.json", orjson.dumps(doc))]
+
+
+def _hex(rng: np.random.Generator, n: int) -> list[str]:
+    return [f"{int(a):016x}{int(b):016x}{int(c):016x}{int(d):016x}" for a, b, c, d in rng.integers(0, 2**63, (n, 4))]
+
+
+@functools.lru_cache(maxsize=8)
+def _lm_static(seed: int, families: int, task: str) -> tuple[bytes, ...]:
+    """The part of each samples line that is the same for every model (doc, prompts, hashes),
+    serialised once per process: a line is this plus the model's responses and scores."""
+    u = universe(seed, families)
+    rng = np.random.default_rng([seed, zlib.crc32(task.encode())])
+    hashes = _hex(rng, 3 * len(u.items[task]))
+    out = []
+    for k, it in enumerate(u.items[task]):
+        choices = [u.short_answers[int(j)] for j in rng.integers(0, len(u.short_answers), 4)]
+        prompt = f"Question: {it.question}\nAnswer:"
+        static = {
+            "doc": {"id": f"{task}-{k}", "question": it.question,
+                    "choices": {"text": choices, "label": ["A", "B", "C", "D"]}, "answerKey": "ABCD"[k % 4]},
+            "target": k % 4,
+            "arguments": {f"gen_args_{c}": {"arg_0": prompt, "arg_1": " " + text} for c, text in enumerate(choices)},
+            "doc_hash": hashes[3 * k], "prompt_hash": hashes[3 * k + 1], "target_hash": hashes[3 * k + 2],
+        }  # fmt: skip
+        out.append(orjson.dumps(static)[1:-1])
+    return tuple(out)
+
+
+@writer("lm-eval-samples")
+def write_lm_eval_samples(u: Universe, i: int) -> Files:
+    """One model on one task: ``<model>/samples_<task>_<time>.jsonl`` (LM_DOCS lines, ~2 KB each)
+    and the ``results_<time>.json`` lm-eval writes beside it (which names the model)."""
+    rng = _rng(u, "lm-eval-samples", i)
+    model = u.models[i % len(u.models)]
+    task = LM_TASKS[(i // len(u.models)) % len(LM_TASKS)]
+    items = u.items[task]
+    static = _lm_static(u.seed, len(u.models) // len(VARIANTS), task)
+    p = np.clip(_expected(u, model, items, rng), 0.02, 0.98)
+    acc = (rng.random(len(items)) < p).tolist()
+    acc_norm = (rng.random(len(items)) < p).tolist()
+    logprobs = np.round(-rng.random((len(items), 4)) * 10, 4).tolist()
+    lines = []
+    for k in range(len(items)):
+        target = k % 4
+        picked = target if acc[k] else (target + 1) % 4
+        resps = [[lp, c == picked] for c, lp in enumerate(logprobs[k])]
+        dynamic = orjson.dumps({
+            "resps": [[r] for r in resps], "filtered_resps": resps, "filter": "none", "metrics": ["acc", "acc_norm"],
+            "acc": 1.0 if acc[k] else 0.0, "acc_norm": 1.0 if acc_norm[k] else 0.0,
+        })  # fmt: skip
+        lines.append(b'{"doc_id":%d,%s,%s\n' % (k, static[k], dynamic[1:]))
+    when = START + timedelta(minutes=3 * i)
+    stamp = f"{when:%Y-%m-%dT%H-%M-%S}"
+    n = len(items)
+    mean, mean_norm = sum(acc) / n, sum(acc_norm) / n
+    results = {
+        "results": {task: {"alias": task, "acc,none": mean, "acc_stderr,none": (mean * (1 - mean) / (n - 1)) ** 0.5,
+                           "acc_norm,none": mean_norm,
+                           "acc_norm_stderr,none": (mean_norm * (1 - mean_norm) / (n - 1)) ** 0.5}},
+        "group_subtasks": {task: []},
+        "configs": {task: {"task": task, "output_type": "multiple_choice", "num_fewshot": 0}},
+        "versions": {task: 1.0}, "n-shot": {task: 0},
+        "higher_is_better": {task: {"acc": True, "acc_norm": True}},
+        "n-samples": {task: {"original": n, "effective": n}},
+        "config": {"model": "hf", "model_args": f"pretrained={model.name}", "batch_size": 8},
+        "model_name": model.name, "model_name_sanitized": model.name,
+        "date": when.timestamp(), "lm_eval_version": "0.4.8",
+    }  # fmt: skip
+    folder = f"lm-eval/{model.name}"
+    return [(f"{folder}/samples_{task}_{stamp}.jsonl", b"".join(lines)),
+            (f"{folder}/results_{stamp}.json", orjson.dumps(results))]  # fmt: skip
 
 
 @writer("no-scores")
-def write_no_scores(u: Universe, i: int) -> tuple[str, bytes]:
+def write_no_scores(u: Universe, i: int) -> Files:
     """Run metadata with no scores (``deepeval/<run>/metadata.json``): ingested as not-results."""
     model = u.models[i % len(u.models)]
     when = START + timedelta(days=i)
     doc = {"model_runner": "ollama", "model_name": f"{model.name}:latest", "evaluation_model": "judge-1",
            "timestamp": f"{when:%Y%m%d_%H%M%S}", "cases_file": None}  # fmt: skip
-    return f"no-scores/deepeval_{model.name}_{when:%Y%m%d_%H%M%S}/metadata.json", orjson.dumps(doc)
+    return [(f"no-scores/deepeval_{model.name}_{when:%Y%m%d_%H%M%S}/metadata.json", orjson.dumps(doc))]
 
 
-def write_broken(u: Universe, i: int) -> tuple[str, bytes]:
+def write_broken(u: Universe, i: int) -> Files:
     """Files every ingest must reject, with names like the good ones: see BROKEN."""
     what = BROKEN[i % len(BROKEN)]
     name = f"so8t-results/{START - timedelta(days=i + 1):%Y%m%d_%H%M%S}_broken_{i:02d}_automated_benchmark_results.json"
     if what == "unknown_shape":
-        return name, orjson.dumps({"experiment": {"name": "x", "rows": [{"a": 1}]}, "notes": ["n"]})
-    _path, data = write_so8t_results(u, 100_000 + i)
+        return [(name, orjson.dumps({"experiment": {"name": "x", "rows": [{"a": 1}]}, "notes": ["n"]}))]
+    [(_path, data)] = write_so8t_results(u, 100_000 + i)
     if what == "truncated":
-        return name, data[: len(data) // 2]
+        return [(name, data[: len(data) // 2])]
     doc = orjson.loads(data)
     doc["results"][len(doc["results"]) // 2]["score"] = "n/a"
-    return name, orjson.dumps(doc)
+    return [(name, orjson.dumps(doc))]
 
 
 # ---------------------------------------------------------------------------------------------
 # Planning and writing a corpus
 # ---------------------------------------------------------------------------------------------
 
-SHAPES = ("so8t-results", "so8t-tasks", "so8t-ab", "no-scores")
-
 
 def plan(runs: int, shape: str = "mixed") -> dict[str, int]:
     """How many files of each shape a corpus has.
 
     ``runs`` counts files with scores (an so8t-ab file holds two runs, baseline and improved).
-    A ``mixed`` corpus is mostly so8t-results, with a tenth task arrays, a twentieth A/B files,
-    plus NO_SCORES_FILES metadata files and one file of each BROKEN kind.
+    A ``mixed`` corpus is mostly so8t-results, with a tenth task arrays, a twentieth A/B files, a
+    twentieth lm-eval samples files (each with its results file), plus NO_SCORES_FILES metadata
+    files and one file of each BROKEN kind.
 
     >>> plan(300)
-    {'so8t-results': 255, 'so8t-tasks': 30, 'so8t-ab': 15, 'no-scores': 2, 'broken': 3}
+    {'so8t-results': 240, 'so8t-tasks': 30, 'so8t-ab': 15, 'lm-eval-samples': 15, 'no-scores': 2, 'broken': 3}
     >>> plan(5, "so8t-tasks")
     {'so8t-tasks': 5}
     """
@@ -469,8 +554,8 @@ def plan(runs: int, shape: str = "mixed") -> dict[str, int]:
         if shape not in WRITERS:
             raise ValueError(f"unknown shape {shape!r}; one of {', '.join([*WRITERS, 'mixed'])}")
         return {shape: runs}
-    tasks, ab = runs // 10, runs // 20
-    return {"so8t-results": runs - tasks - ab, "so8t-tasks": tasks, "so8t-ab": ab,
+    tasks, ab, lm = runs // 10, runs // 20, runs // 20
+    return {"so8t-results": runs - tasks - ab - lm, "so8t-tasks": tasks, "so8t-ab": ab, "lm-eval-samples": lm,
             "no-scores": NO_SCORES_FILES, "broken": len(BROKEN)}  # fmt: skip
 
 
@@ -484,7 +569,8 @@ class SynthReport:
     families: int
 
 
-MANIFEST = ".synth.json"  # a dot file, so ingest's folder walk never offers it
+MANIFEST = ".synth.json"  # dot files: ingest's folder walk never offers them
+COMPARE_CONFIG = ".evalhouse.toml"
 PARALLEL_MIN_FILES = 200
 
 
@@ -520,12 +606,38 @@ def generate(out: str | os.PathLike[str], runs: int, *, shape: str = "mixed", se
             jobs.append((str(root), seed, fams, name, lo, min(count, lo + per_job)))
     if n_workers > 1 and total >= PARALLEL_MIN_FILES:
         with ProcessPoolExecutor(max_workers=n_workers) as pool:
-            written = sum(pool.map(_write_range, jobs))
+            done = list(pool.map(_write_range, jobs))
     else:
-        written = sum(map(_write_range, jobs))
+        done = list(map(_write_range, jobs))
     manifest = {"runs": runs, "shape": shape, "seed": seed, "families": fams, "counts": counts}
     (root / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return SynthReport(total, written, counts, fams)
+    (root / COMPARE_CONFIG).write_text(compare_config(fams), encoding="utf-8")
+    return SynthReport(sum(f for f, _ in done), sum(b for _, b in done), counts, fams)
+
+
+def compare_config(families: int) -> str:
+    """An ``evalhouse.toml`` whose ``[compare]`` section pairs exactly the planted pairs.
+
+    ``evalhouse compare``/``report`` pair a variant with the model named like its ``model_base``
+    by default, which leaves out the fine-tunes (``basem-ft`` is a base name of its own); this
+    file (written as ``.evalhouse.toml`` in the corpus) names every pair the effects are in.
+
+    >>> print(compare_config(1))
+    [compare]
+    by = ["category"]
+    pairs = [
+      { baseline = "basem", candidate = ["basem-q4km", "basem-q8_0", "basem-ft"] },
+      { baseline = "basem:q8_0", candidate = ["basem-ft:q8_0"] },
+    ]
+    <BLANKLINE>
+    """
+    rules: dict[str, list[str]] = {}
+    for baseline, candidate, _kind in planted_pairs(families):
+        rules.setdefault(baseline, []).append(candidate)
+    lines = ["[compare]", 'by = ["category"]', "pairs = ["]
+    for baseline, candidates in rules.items():
+        lines.append(f"  {{ baseline = {json.dumps(baseline)}, candidate = {json.dumps(candidates)} }},")
+    return "\n".join([*lines, "]", ""])
 
 
 def read_manifest(out: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -537,18 +649,20 @@ def read_manifest(out: str | os.PathLike[str]) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _write_range(job: tuple[str, int, int, str, int, int]) -> int:
+def _write_range(job: tuple[str, int, int, str, int, int]) -> tuple[int, int]:
     root, seed, fams, shape, lo, hi = job
     u = universe(seed, fams)
     write = write_broken if shape == "broken" else WRITERS[shape]
     made: set[Path] = set()
     size = 0
+    files = 0
     for i in range(lo, hi):
-        rel, data = write(u, i)
-        path = Path(root) / rel
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        path.write_bytes(data)
-        size += len(data)
-    return size
+        for rel, data in write(u, i):
+            path = Path(root) / rel
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            path.write_bytes(data)
+            size += len(data)
+            files += 1
+    return files, size

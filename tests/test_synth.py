@@ -28,8 +28,9 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path: Path) -> None:
     synth.generate(tmp_path / "c", 40, seed=8, workers=1)
     fa, fb, fc = _files(tmp_path / "a"), _files(tmp_path / "b"), _files(tmp_path / "c")
     assert fa == fb
-    assert len(fa) == a.files + 1 == 40 + synth.NO_SCORES_FILES + len(synth.BROKEN) + 1  # + manifest
-    assert sum(len(v) for k, v in fa.items() if k != synth.MANIFEST) == a.bytes
+    # + 2 lm-eval results files beside their samples, + the manifest and the compare config
+    assert len(fa) == a.files + 2 == 40 + 2 + synth.NO_SCORES_FILES + len(synth.BROKEN) + 2
+    assert sum(len(v) for k, v in fa.items() if not k.startswith(".")) == a.bytes
     assert len(fc) == len(fa) and fc != fa
 
 
@@ -61,11 +62,13 @@ def test_every_shape_ingests_as_its_format(corpus: tuple[Path, Warehouse]) -> No
         "count(*) FROM files GROUP BY ALL", {"root": str(root)}
     ).fetchall())  # fmt: skip
     assert got == {
-        "so8t-results ingested so8t-results": 255,
+        "so8t-results ingested so8t-results": 240,
         "so8t-results rejected -": 2,  # the broken files hide among the good ones
         "so8t-results rejected so8t-results": 1,  # the score that is not a number
         "so8t-tasks ingested so8t-tasks": 30,
         "so8t-ab ingested so8t-ab": 15,
+        "lm-eval ingested lm-eval-samples": 15,
+        "lm-eval ingested lm-eval": 15,  # the results file beside each samples file
         "no-scores not-results no-scores": 2,
     }
     reasons = con.execute("SELECT reason FROM files WHERE status = 'rejected'").fetchall()
@@ -169,15 +172,21 @@ def test_compare_recovers_the_planted_effects(corpus: tuple[Path, Warehouse]) ->
         else:
             assert r["significant"], what
             assert r["direction"] == ("degraded" if planted < 0 else "improved"), what
-            assert abs(r["diff"] - planted) < abs(planted) / 2, what
+            # The size: within half the planted change, or three standard errors (the interval is at 95 %).
+            se = (r["ci_high"] - r["ci_low"]) / (2 * 1.96)
+            assert abs(r["diff"] - planted) < max(abs(planted) / 2, 3 * se), what
             assert r["rel_change_pct"] == pytest.approx(100 * r["diff"] / r["mean_baseline"]), what
             found[r["direction"]] += 1
-    # Per family: q4km 4 degraded; q8_0 1; ft 2 degraded, 4 improved (with gsm8k); the A/B pair 1 improved.
-    assert found == {"degraded": 3 * 7, "improved": 3 * 5, "unchanged": 3 * (16 + 16 + 21 + 1) - 3 * 12}
+    # Per family, so8t shapes: q4km 4 degraded, q8_0 1, ft 2 degraded and 4 improved (with gsm8k), the A/B
+    # pair 1 improved; lm-eval arc_easy (acc and acc_norm): q4km degraded, ft improved, q8_0 unchanged;
+    # lm-eval hellaswag (only basem, -q4km and -q8_0 ran it): unchanged.
+    assert found == {"degraded": 3 * (7 + 2), "improved": 3 * (5 + 2),
+                     "unchanged": 3 * (16 + 16 + 21 + 1 - 12 + 2) + 2 * 2}  # fmt: skip
 
 
 def test_effects_are_declared_for_known_kinds_and_categories() -> None:
-    categories = {c for _style, cats in synth.BENCHMARKS.values() for c in cats} | {*synth.TASKS, synth.AB_CATEGORY}
+    categories = {c for _style, cats in synth.BENCHMARKS.values() for c in cats}
+    categories |= {*synth.TASKS, *synth.LM_TASKS, synth.AB_CATEGORY}
     for kind, category in synth.EFFECTS:
         assert kind in synth.VARIANTS and kind != "base" and category in categories
 
