@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/evalhouse synth --runs 300 --seed 0 --out $(DEMO)/corpus
 	$(BIN)/evalhouse ingest --quiet $(DEMO)/corpus
 	$(BIN)/evalhouse summary --by model
-	$(BIN)/evalhouse report --out $(DEMO)/report
+	$(BIN)/evalhouse report --out $(DEMO)/report --config $(DEMO)/corpus/.evalhouse.toml
 	@echo "Report: $(DEMO)/report/report.html and $(DEMO)/report/report.md"
 
 test: $(STAMP)
