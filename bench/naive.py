@@ -2,7 +2,8 @@
 
 What a results notebook usually does: ``json.load`` each file, flatten it into one dict per
 scored answer (text included), build a DataFrame from the list of dicts, write it to Parquet.
-No ledger, no hashing, no validation beyond skipping files that fail to parse.
+No ledger, no hashing, no validation beyond skipping files that fail to parse. lm-eval samples
+(``.jsonl``) are read a line at a time, one dict per line and metric.
 
 Usage: python bench/naive.py CORPUS_DIR OUT.parquet
 """
@@ -33,15 +34,37 @@ def rows_of(path: str, doc: Any) -> list[dict[str, Any]]:
     return []
 
 
+def jsonl_rows(path: str) -> list[dict[str, Any]]:
+    """lm-eval samples: one dict per (line, metric); nested fields kept as JSON text (a DataFrame
+    cannot hold lists that mix numbers and booleans)."""
+    rows = []
+    model = os.path.basename(os.path.dirname(path))
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            for metric in d.get("metrics", []):
+                row = {"file": path, "model": model, "doc_id": d["doc_id"], "filter": d.get("filter"),
+                       "metric": metric, "score": d[metric]}  # fmt: skip
+                for key in ("doc", "arguments", "resps", "filtered_resps", "target"):
+                    row[key] = json.dumps(d[key])
+                rows.append(row)
+    return rows
+
+
 def main(corpus: str, out: str) -> None:
     import polars as pl
 
     rows: list[dict[str, Any]] = []
     for dirpath, _dirs, files in os.walk(corpus):
         for name in sorted(files):
-            if not name.endswith(".json") or name.startswith("."):
-                continue
             path = os.path.join(dirpath, name)
+            if name.startswith("."):
+                continue
+            if name.endswith(".jsonl"):
+                rows.extend(jsonl_rows(path))
+                continue
+            if not name.endswith(".json") or name.startswith("results_"):  # lm-eval aggregates: not rows
+                continue
             try:
                 with open(path, encoding="utf-8") as f:
                     doc = json.load(f)

@@ -200,6 +200,24 @@ duckdb.connect().execute(
     f"FROM read_json({q(glob)})) TO {q(out)} (FORMAT parquet, COMPRESSION zstd)")
 """
 
+# The DuckDB path for lm-eval samples: read_ndjson with the columns named (no inference), one row
+# per line with both metrics, to Parquet.
+DUCKDB_NDJSON = """
+import sys, duckdb
+glob, out = sys.argv[1], sys.argv[2]
+q = lambda s: "'" + s.replace("'", "''") + "'"
+cols = ("{doc_id: 'BIGINT', doc: 'JSON', target: 'JSON', filtered_resps: 'JSON', filter: 'VARCHAR', "
+        "acc: 'DOUBLE', acc_norm: 'DOUBLE'}")
+duckdb.connect().execute(
+    f"COPY (SELECT * FROM read_ndjson({q(glob)}, columns = {cols}, filename = true)) "
+    f"TO {q(out)} (FORMAT parquet, COMPRESSION zstd)")
+"""
+
+# Runs per corpus for shapes that are not measured at --sizes: lm-eval samples files are 1,000
+# lines each, so the issue's corpus is 300 of them.
+SHAPE_SIZES = {"lm-eval-samples": [300]}
+QUICK_SHAPE_SIZES = {"lm-eval-samples": [3]}
+
 SUMMARY_SQL = "SELECT * FROM model_category_summary ORDER BY model, category, metric"
 
 
@@ -247,7 +265,7 @@ def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int
         return str(work / f"{name}.parquet")
 
     for shape in shapes:
-        for runs in sizes:
+        for runs in (QUICK_SHAPE_SIZES if quick else SHAPE_SIZES).get(shape, sizes):
             path, facts = corpus(root, shape, runs)
             name = path.name
             corpora[name] = facts
@@ -262,6 +280,11 @@ def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int
                     glob = str(path / "so8t-results" / "*.json")
                     duck, _ = repeat("duckdb read_json COPY", name, reps,
                                      lambda g=glob: [PY, "-c", DUCKDB_COPY, g, scratch("duckdb")])  # fmt: skip
+                    steps.append(duck)
+                if shape == "lm-eval-samples":
+                    glob = str(path / "lm-eval" / "*" / "samples_*.jsonl")
+                    duck, _ = repeat("duckdb read_ndjson COPY", name, reps,
+                                     lambda g=glob: [PY, "-c", DUCKDB_NDJSON, g, scratch("duckdb")])  # fmt: skip
                     steps.append(duck)
             else:
                 skipped.append({"name": f"naive loader and DuckDB on {name}",
@@ -283,9 +306,9 @@ def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int
                 # A run the corpus does not have (index past its end), beside the corpus folder.
                 shutil.rmtree(extra, ignore_errors=True)
                 u = synth.universe(0, synth.families_for(runs))
-                rel, data = synth.WRITERS[shape](u, runs + next(counter))
-                (extra / rel).parent.mkdir(parents=True, exist_ok=True)
-                (extra / rel).write_bytes(data)
+                for rel, data in synth.WRITERS[shape](u, runs + next(counter)):
+                    (extra / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (extra / rel).write_bytes(data)
 
             s, m = repeat("ingest 1 new file", name, reps, lambda p=path, w=wh, e=extra: cli("ingest", "-q", str(p), str(e), "-w", str(w)),  # noqa: E501
                           before=add_one)  # fmt: skip
@@ -329,7 +352,9 @@ def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int
             steps.append(s)
         if "report" in available:
             try:
-                s, _ = repeat("report", big_name, 1, lambda w=big_wh: cli("report", "-w", str(w)))
+                s, _ = repeat(
+                    "report", big_name, 1, lambda w=big_wh: cli("report", "--out", str(work / "report"), "-w", str(w))
+                )
                 steps.append(s)
             except RuntimeError as exc:
                 skipped.append({"name": "report", "why": f"`evalhouse report -w WH` failed: {str(exc)[-300:]}"})
@@ -383,6 +408,13 @@ def targets(steps: list[Step], big: int) -> list[dict[str, Any]]:
         add("ingest memory flat with corpus size",
             f"{lo.peak_mb:.0f} MB ({lo.corpus}) -> {hi.peak_mb:.0f} MB ({hi.corpus})",
             hi.peak_mb < 1.5 * lo.peak_mb + 100)  # fmt: skip
+    lm = next((s.corpus for s in steps if (s.corpus or "").startswith("lm-eval-samples-")), None)
+    ing, naive = find("cold ingest", lm), find("naive loader", lm)
+    if lm and ing and naive:
+        add("ingest lm-eval samples >= 15x faster than naive",
+            f"{ing.vs_naive}x ({ing.wall_s:.2f} s vs {naive.wall_s:.2f} s)", (ing.vs_naive or 0) >= 15)  # fmt: skip
+        add("ingest lm-eval samples peak memory < 0.5 GB", f"{ing.peak_mb:.0f} MB (PSS, process tree)",
+            ing.peak_mb < 512)  # fmt: skip
     re_ = find("re-ingest unchanged", res)
     if re_:
         add("re-ingest unchanged corpus < 1 s", f"{re_.wall_s:.2f} s", re_.wall_s < 1)
@@ -445,7 +477,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small corpora, one repetition (a smoke test)")
     ap.add_argument("--reps", type=int, default=None, help="repetitions per step (default 3; 1 with --quick)")
-    ap.add_argument("--shapes", default="so8t-results,so8t-tasks,so8t-ab")
+    ap.add_argument("--shapes", default="so8t-results,so8t-tasks,so8t-ab,lm-eval-samples")
     ap.add_argument("--sizes", default=None, help="runs per corpus (default 1000,10000; 20,60 with --quick)")
     ap.add_argument("--out", default=str(ROOT / "bench"), help="where results.json and results.md go")
     ap.add_argument("--naive-max-runs", type=int, default=20_000,
@@ -457,7 +489,7 @@ def main() -> None:
     shapes = (
         args.shapes.split(",")
         if not args.quick or args.shapes != ap.get_default("shapes")
-        else ["so8t-results", "so8t-tasks"]
+        else ["so8t-results", "so8t-tasks", "lm-eval-samples"]
     )
     res = bench(Path(args.work), args.quick, reps, shapes, sizes, args.naive_max_runs)
     out = Path(args.out)
