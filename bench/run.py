@@ -160,7 +160,7 @@ def corpus(root: Path, shape: str, runs: int) -> tuple[Path, dict[str, Any]]:
         m = measure(cli("synth", "--runs", str(runs), "--shape", shape, "--seed", "0", "--out", str(path)))
         facts["synth_s"] = round(m.wall_s, 3)
         print(f"  generated {path.name} in {m.wall_s:.1f} s", flush=True)
-    files = [p for p in path.rglob("*.json") if not p.name.startswith(".")]
+    files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
     facts |= {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
     return path, facts
 
@@ -473,6 +473,18 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+README_START, README_END = "<!-- bench-results:start -->", "<!-- bench-results:end -->"
+
+
+def update_readme(res: dict[str, Any], readme: Path = ROOT / "README.md") -> None:
+    """Put the results' tables between the bench-results markers of README.md."""
+    text = readme.read_text(encoding="utf-8")
+    head, _, rest = text.partition(README_START)
+    _, _, tail = rest.partition(README_END)
+    body = markdown(res).split("\n", 2)[2]  # without the title
+    readme.write_text(f"{head}{README_START}\n{body}{README_END}{tail}", encoding="utf-8")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small corpora, one repetition (a smoke test)")
@@ -483,7 +495,12 @@ def main() -> None:
     ap.add_argument("--naive-max-runs", type=int, default=20_000,
                     help="skip the naive loader and DuckDB above this many runs (default 20000)")  # fmt: skip
     ap.add_argument("--work", default=str(OUT), help="where corpora and scratch warehouses go (default bench/out)")
+    ap.add_argument("--readme", action="store_true",
+                    help="only copy the tables of bench/results.json into README.md (no measuring)")  # fmt: skip
     args = ap.parse_args()
+    if args.readme:
+        update_readme(json.loads((Path(args.out) / "results.json").read_text(encoding="utf-8")))
+        return
     reps = args.reps or (1 if args.quick else 3)
     sizes = [int(x) for x in (args.sizes or ("20,60" if args.quick else "1000,10000")).split(",")]
     shapes = (
