@@ -87,6 +87,16 @@ class Source:
                 pass
         raise error
 
+    @cached_property
+    def first_line(self) -> bytes:
+        """The first line, without a BOM or leading blanks (found without copying the whole file)."""
+        data = self.data
+        start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        while start < len(data) and data[start] in b" \t\r\n":
+            start += 1
+        end = data.find(b"\n", start)
+        return data[start:] if end < 0 else data[start:end]
+
     @property
     def name(self) -> str:
         """The file's base name (adapters may use it as a hint, never as the only evidence)."""

@@ -64,14 +64,15 @@ def _looks_like_sample(obj: Any) -> bool:
 
 
 def detect(source: Source) -> bool:
-    data = source.data.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if data[:1] == b"{":
-        first = data.split(b"\n", 1)[0]
+    first = source.first_line
+    if first[:1] == b"{":
+        if b'"doc_id"' not in first:  # cheap test before parsing what may be a whole one-line file
+            return False
         try:
             return _looks_like_sample(orjson.loads(first))
         except orjson.JSONDecodeError:
             return False
-    if data[:1] == b"[" and b'"doc_id"' in data[:4096] and source.looks_like_json():
+    if first[:1] == b"[" and b'"doc_id"' in source.data[:4096] and source.looks_like_json():
         doc = source.json
         return isinstance(doc, list) and len(doc) > 0 and _looks_like_sample(doc[0])
     return False
@@ -80,7 +81,7 @@ def detect(source: Source) -> bool:
 def read(source: Source) -> list[RunBuilder]:
     path, name = source.path, source.name
     m = _SAMPLES_NAME.match(name)
-    if source.data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+    if source.first_line[:1] == b"{":
         require(m is not None, path, "(file name)", "lm-eval samples must be named samples_<task>_<time>.jsonl")
         assert m is not None
         task, time = m.group(1), m.group(2)

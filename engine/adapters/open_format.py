@@ -29,12 +29,13 @@ _ANSWER_KEY = ("item_id", "epoch", "task", "filter", "split", "benchmark", "cate
 
 
 def detect(source: Source) -> bool:
-    data = source.data.lstrip(b"\xef\xbb\xbf \t\r\n")
-    first = data.split(b"\n", 1)[0]
+    first = source.first_line
     if source.name.lower().endswith(".csv"):
         header = {c.strip() for c in first.decode("utf-8", "replace").strip().split(",")}
         return header >= _REQUIRED
-    if data[:1] != b"{":
+    # Parse the first line only if it can hold the required keys: a one-line JSON file of another
+    # format would otherwise be parsed whole here.
+    if first[:1] != b"{" or any(b'"%s"' % key.encode() not in first for key in _REQUIRED):
         return False
     try:
         obj = orjson.loads(first)

@@ -31,7 +31,7 @@ _TIME = re.compile(r"(\d{8})_(\d{6})")
 def detect(source: Source) -> bool:
     if not source.name.lower().endswith(".csv"):
         return False
-    first = source.data.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    first = source.first_line.decode("utf-8", "replace").strip()
     cells = [c.strip() for c in first.split(",")]
     return tuple(cells[:4]) == _HEADER and len(cells) > 4
 
