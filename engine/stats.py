@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special
 
 from engine.errors import AnalysisError
 from engine.schema import SCORES
@@ -181,7 +181,7 @@ def group_stats(
 def t_interval(mean: np.ndarray, sem: np.ndarray, df: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Student t interval ``mean +- t(level, df) * sem``; NaN where ``df < 1`` (n = 1)."""
     with np.errstate(invalid="ignore"):
-        q = stats.t.ppf(1 - (1 - level) / 2, np.where(np.asarray(df) >= 1, df, np.nan))
+        q = special.stdtrit(np.where(np.asarray(df) >= 1, df, np.nan), 1 - (1 - level) / 2)
         return mean - q * sem, mean + q * sem
 
 
