@@ -13,8 +13,8 @@ loader, the DuckDB reference); its wall time is taken around the child, and its 
   tree (it is not a sum), exact.
 
 Figures are medians over ``--reps`` runs. Each ingest-like figure is also given as a ratio to the
-naive loader (bench/naive.py) measured on the same corpus in the same run, and each target of
-issue 5 is checked. Results go to bench/results.json and bench/results.md.
+naive loader (bench/naive.py) measured on the same corpus in the same run, and each performance
+target is checked. Results go to bench/results.json and bench/results.md.
 """
 
 from __future__ import annotations
@@ -379,7 +379,7 @@ def bench(root: Path, quick: bool, reps: int, shapes: list[str], sizes: list[int
 
 
 def targets(steps: list[Step], big: int) -> list[dict[str, Any]]:
-    """Issue 5's targets, checked against this run's figures (None where not measured)."""
+    """The performance targets, checked against this run's figures (None where not measured)."""
 
     def find(name: str, corpus: str | None = None, prefix: bool = False) -> Step | None:
         for s in steps:
