@@ -204,6 +204,16 @@ def _style(chart: Any) -> Any:
     )
 
 
+def _category_axis(order: list[str], with_text: bool) -> alt.X:
+    """Categories across the top of a heatmap; steeper labels when the cells are narrow."""
+    return alt.X(
+        "category:N",
+        sort=order,
+        title=None,
+        axis=alt.Axis(orient="top", labelAngle=-45 if with_text else -90, labelLimit=160),
+    )
+
+
 def classify(frame: pl.DataFrame) -> pl.Expr:
     """Expression giving each comparison row its class (see ``CLASSES``) from direction/significant/comparable.
 
@@ -315,12 +325,7 @@ def category_heatmap(
         pl.col("mean").round(2).alias("shown"),
     )
     base = alt.Chart(kept).encode(
-        x=alt.X(
-            "category:N",
-            sort=cat_order,
-            title=None,
-            axis=alt.Axis(orient="top", labelAngle=-45 if with_text else -90, labelLimit=160),
-        ),
+        x=_category_axis(cat_order, with_text),
         y=alt.Y("model:N", sort=model_order, scale=alt.Scale(domain=model_order), title=None),
     )
     cells = base.mark_rect(stroke="white", strokeWidth=0.5).encode(
@@ -639,12 +644,7 @@ def relative_change_heatmap(
     with_text = len(cat_order) <= 20 and len(pair_order) <= 60
     # Pairs run down the side, where their long names read horizontally; categories across the top.
     base = alt.Chart(kept).encode(
-        x=alt.X(
-            "category:N",
-            sort=cat_order,
-            title=None,
-            axis=alt.Axis(orient="top", labelAngle=-45 if with_text else -90, labelLimit=160),
-        ),
+        x=_category_axis(cat_order, with_text),
         y=alt.Y("pair:N", sort=pair_order, scale=alt.Scale(domain=pair_order), title=None),
     )
     # Undefined cells are a grey no colour of the scale has; every drawn cell is outlined so that a
