@@ -358,6 +358,29 @@ class RunBuilder:
         m["n"].append(n)
         m["higher_is_better"].append(higher if higher is not None else higher_is_better(metric))
 
+    def add_metric_entry(
+        self,
+        entry: dict[str, Any],
+        path: str,
+        where: str,
+        *,
+        benchmark: str | None,
+        category: str | None = None,
+        task: str | None = None,
+    ) -> None:
+        """Add every ``{metric: value, metric_stderr: value}`` pair of a harness's per-task entry.
+
+        Missing values ("N/A", NaN, None) are skipped; a metric's stderr is read from its twin key.
+        """
+        for metric, raw in entry.items():
+            if metric.endswith("_stderr"):
+                continue
+            value = to_value(raw, path, f"{where}.{metric}")
+            if value is None:
+                continue
+            stderr = to_value(entry.get(f"{metric}_stderr"), path, f"{where}.{metric}_stderr")
+            self.add_metric(metric, value, benchmark=benchmark, category=category, task=task, stderr=stderr)
+
     @property
     def n_answers(self) -> int:
         return self._answers

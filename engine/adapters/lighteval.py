@@ -94,14 +94,7 @@ def read(source: Source) -> list[RunBuilder]:
             averages[key] = {k: v for k, v in entry.items() if v is not None}
             continue
         benchmark, category = split_task(key)
-        for metric, raw in entry.items():
-            if metric.endswith("_stderr"):
-                continue
-            value = to_value(raw, path, f"{where}.{metric}")
-            if value is None:
-                continue
-            stderr = to_value(entry.get(f"{metric}_stderr"), path, f"{where}.{metric}_stderr")
-            run.add_metric(metric, value, benchmark=benchmark, category=category, task=key, stderr=stderr)
+        run.add_metric_entry(entry, path, where, benchmark=benchmark, category=category, task=key)
     if averages:
         run.metadata["averages"] = averages
     return [run]

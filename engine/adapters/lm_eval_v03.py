@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.adapters.base import RunBuilder, Source, require, to_value
+from engine.adapters.base import RunBuilder, Source, require
 from engine.adapters.lm_eval_results import _V04_KEYS, HARNESS, model_of
 
 NAME = "lm-eval-0.3"
@@ -57,19 +57,6 @@ def read(source: Source) -> list[RunBuilder]:
     run = RunBuilder("results", model_of(doc, path), harness=HARNESS, metadata=metadata)
     for task, entry in doc["results"].items():
         benchmark, category = place(task)
-        for key, raw in entry.items():
-            if key.endswith("_stderr"):
-                continue
-            value = to_value(raw, path, f"results.{task}.{key}")
-            if value is None:
-                continue
-            run.add_metric(
-                key,
-                value,
-                benchmark=benchmark,
-                category=category,
-                task=task,
-                stderr=to_value(entry.get(f"{key}_stderr"), path, f"results.{task}.{key}_stderr"),
-            )
+        run.add_metric_entry(entry, path, f"results.{task}", benchmark=benchmark, category=category, task=task)
     require(run.n_metrics > 0 or not doc["results"], path, "results", "no metric values")
     return [run]
