@@ -469,20 +469,18 @@ def _comparison_blocks(comparison: pl.DataFrame, metric: str, settings: CompareS
     return blocks
 
 
+def _pair(row: dict[str, Any]) -> list[Any]:
+    """``baseline → candidate (metric)`` as inline pieces."""
+    return [Code(row["baseline"]), " → ", Code(row["candidate"]), f" ({row['metric']})"]
+
+
 def _notes(comparison: pl.DataFrame) -> list[Block]:
     blocks: list[Block] = [Heading("Notes", 3)]
     overall = comparison.filter(pl.col("scope") == "overall")
     nc = overall.filter(~pl.col("comparable").fill_null(True))
     if nc.height:
         blocks.append(Para(["Pairs that are not comparable (no item, category or benchmark in common; no test run):"]))
-        blocks.append(
-            Bullets(
-                [
-                    [Code(r["baseline"]), " → ", Code(r["candidate"]), f" ({r['metric']})"]
-                    for r in nc.iter_rows(named=True)
-                ]
-            )
-        )
+        blocks.append(Bullets([_pair(r) for r in nc.iter_rows(named=True)]))
     else:
         blocks.append(Para(["Every pair shares items, categories or benchmarks."]))
     tests = comparison.filter(pl.col("test").is_not_null()).group_by("test").len().sort("len", descending=True)
@@ -491,14 +489,7 @@ def _notes(comparison: pl.DataFrame) -> list[Block]:
     notes = overall.filter(pl.col("note").is_not_null())
     if notes.height:
         blocks.append(Para(["Notes on the overall comparisons:"]))
-        blocks.append(
-            Bullets(
-                [
-                    [Code(r["baseline"]), " → ", Code(r["candidate"]), f" ({r['metric']}): {r['note']}"]
-                    for r in notes.iter_rows(named=True)
-                ]
-            )
-        )
+        blocks.append(Bullets([[*_pair(r), f": {r['note']}"] for r in notes.iter_rows(named=True)]))
     return blocks
 
 
