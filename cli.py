@@ -221,17 +221,27 @@ SUMMARY_BY = {
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Confidence level of the intervals.")  # fmt: skip
 @click.option("--interval", type=click.Choice(["auto", "t", "wilson"]), default="auto", show_default=True,
-              help="Interval method: auto is Wilson for 0/1 scores, Student t otherwise.")  # fmt: skip
+              help="Interval method: auto is Wilson for 0/1 items, t on the logit scale for other scores in "
+                   "[0, 1], Student t otherwise; t never uses Wilson (except at 0 or 1); wilson gives no "
+                   "interval for groups that are not 0/1.")  # fmt: skip
 @click.option("--cluster", metavar="COLUMN", default=None,
-              help="Clustered standard errors over this scores column (e.g. item_id, task).")  # fmt: skip
+              help="Cluster-robust standard errors over the answers, clustered on this scores column "
+                   "(item_id, task, category: the full item key; or run_id, epoch, ...).")  # fmt: skip
+@click.option("--per-answer", is_flag=True,
+              help="Statistics over score rows (n = answers) instead of per-item means.")  # fmt: skip
 @warehouse_option
 @format_option
 @engine_errors
-def summary(by: str, level: float, interval: str, cluster: str | None, warehouse: str, fmt: str) -> None:
+def summary(
+    by: str, level: float, interval: str, cluster: str | None, per_answer: bool, warehouse: str, fmt: str
+) -> None:
     """Score statistics with confidence intervals by model, category or benchmark.
 
-    Columns: n, mean, std, sem, median, min, max, ci_low, ci_high and ci_method (t, wilson or
-    cluster-t). With --cluster, sem is the cluster-robust standard error.
+    The unit is the item (benchmark, category, task, item_id, filter): a model's repeated answers
+    to one item (epochs, runs) are averaged first. Columns: n (items), n_answers (score rows), mean,
+    std, sem, median, min, max, ci_low, ci_high, ci_method (wilson, t-logit, t, cluster-t-logit,
+    cluster-t) and note (why a group has no interval). --per-answer counts rows instead; with
+    --cluster, statistics are over rows and sem is the cluster-robust standard error.
 
     \b
     Example:
@@ -243,7 +253,7 @@ def summary(by: str, level: float, interval: str, cluster: str | None, warehouse
 
     con = connect(open_warehouse(warehouse))
     try:
-        frame = describe(con, SUMMARY_BY[by], level=level, method=interval, cluster=cluster)
+        frame = describe(con, SUMMARY_BY[by], level=level, method=interval, cluster=cluster, per_answer=per_answer)
     finally:
         con.close()
     emit(frame.columns, frame.rows(), fmt)
@@ -251,57 +261,62 @@ def summary(by: str, level: float, interval: str, cluster: str | None, warehouse
 
 _BY_CHOICES = {"category": ["category"], "benchmark": ["benchmark"], "category,benchmark": ["category", "benchmark"],
                "none": []}  # fmt: skip
-_TEST_CHOICES = ["auto", "student", "welch", "paired", "mcnemar", "fisher"]
 
 
 def comparison_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options compare and gate share."""
+    """The options compare, gate and report share; merged into one Settings by ``_settings``."""
+    from engine.settings import ADJUST_METHODS, TESTS
+
     options = [
         click.option("--baseline", "-b", multiple=True, metavar="PATTERN",
                      help="Baseline models (glob, case-insensitive; repeatable)."),
         click.option("--candidate", "-c", multiple=True, metavar="PATTERN",
                      help="Candidate models (glob, case-insensitive; repeatable)."),
-        click.option("--test", type=click.Choice(_TEST_CHOICES), default=None,
-                     help="Test to use [default: auto: paired when items are shared, else unpaired]."),
-        click.option("--adjust", type=click.Choice(["holm", "bh", "none"]), default=None,
-                     help="Multiple-comparison adjustment over the whole analysis [default: holm]."),
-        click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
-                     help="Significance level after adjustment [default: 0.05]."),
+        click.option("--by", type=click.Choice(list(_BY_CHOICES)), default=None,
+                     help="Scopes besides overall (category and benchmark rows are secondary, adjusted "
+                          "within their pair and metric)."),
+        click.option("--test", type=click.Choice(TESTS), default=None,
+                     help="Test [default: auto: McNemar, paired t or sign-flip on shared items; score test, "
+                          "Welch or permutation otherwise]. student: the original scripts' per-answer t-test."),
+        click.option("--adjust", type=click.Choice(ADJUST_METHODS), default=None,
+                     help="Adjustment of category/benchmark rows within each pair and metric [default: holm]."),
+        click.option("--alpha", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=None,
+                     help="Significance level; intervals at 1 - alpha [default: 0.05]."),
+        click.option("--overlap", type=click.FloatRange(0, 1, min_open=True), default=None,
+                     help="Share of either side's items the shared items must cover for a like-for-like "
+                          "row [default: 0.9]."),
+        click.option("--cluster", metavar="COLUMN", default=None,
+                     help="Unit of analysis other than the item: a scores column such as task (within "
+                          "its benchmark and category)."),
         click.option("--exclude-source", multiple=True, metavar="GLOB",
                      help="Leave out runs whose source path matches (repeatable)."),
         click.option("--config", type=click.Path(dir_okay=False), default=None,
-                     help="An evalhouse.toml with a [compare] section [default: ./evalhouse.toml if present]."),
-        click.option("--no-save", is_flag=True, help="Do not store the results in the warehouse."),
+                     help="An evalhouse.toml with [compare] and [metrics] sections "
+                          "[default: ./evalhouse.toml if present]."),
     ]  # fmt: skip
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
-def _run_compare(warehouse: str, baseline: tuple[str, ...], candidate: tuple[str, ...], by: str | None,
-                 test: str | None, adjust: str | None, alpha: float | None, exclude_source: tuple[str, ...],
-                 config: str | None, no_save: bool, default_by: list[str]) -> Any:  # fmt: skip
+def _settings(config: str | None, **options: Any) -> Any:
+    """The one Settings of compare, gate and report: defaults < evalhouse.toml < these options."""
+    from engine.settings import load, merge
+
+    by = options.pop("by", None)
+    exclude = options.pop("exclude_source", ())
+    return merge(load(config), by=_BY_CHOICES[by] if by else None, exclude_sources=exclude, **options)
+
+
+def _run_compare(warehouse: str, settings: Any, no_save: bool, default_by: Sequence[str]) -> Any:
     from engine.compare import compare as run_compare
     from engine.compare import save
-    from engine.pairs import load_config
     from engine.warehouse import connect, open_warehouse
 
-    cfg = load_config(config)
     wh = open_warehouse(warehouse)
     con = connect(wh)
     try:
-        frame = run_compare(
-            con,
-            baseline=list(baseline),
-            candidate=list(candidate),
-            # Patterns on the command line replace the config's pair rules.
-            rules=None if (baseline or candidate) else cfg.rules,
-            by=_BY_CHOICES[by] if by else (cfg.by if cfg.by is not None else default_by),
-            test=test or cfg.test or "auto",
-            adjust=adjust or cfg.adjust or "holm",
-            alpha=alpha or cfg.alpha or 0.05,
-            exclude_sources=[*cfg.exclude_sources, *exclude_source],
-        )
+        frame = run_compare(con, settings, default_by=default_by)
     finally:
         con.close()
     if not no_save:
@@ -311,79 +326,88 @@ def _run_compare(warehouse: str, baseline: tuple[str, ...], candidate: tuple[str
     return frame
 
 
+no_save_option = click.option("--no-save", is_flag=True, help="Do not store the results in the warehouse.")
+
+
 @main.command()
 @comparison_options
-@click.option("--by", type=click.Choice(list(_BY_CHOICES)), default=None,
-              help="Scopes besides overall [default: category].")  # fmt: skip
+@click.option("--margin", metavar="M", default=None,
+              help="Also give each row the gate's verdict under this margin (2% or 0.02).")  # fmt: skip
+@no_save_option
 @warehouse_option
 @format_option
 @engine_errors
-def compare(baseline: tuple[str, ...], candidate: tuple[str, ...], test: str | None, adjust: str | None,
-            alpha: float | None, exclude_source: tuple[str, ...], config: str | None, no_save: bool, by: str | None,
-            warehouse: str, fmt: str) -> None:  # fmt: skip
+def compare(config: str | None, no_save: bool, warehouse: str, fmt: str, **options: Any) -> None:
     """Compare candidate models with baselines, overall and per category or benchmark.
 
     Pairs every --baseline match with every --candidate match; with no patterns (and no
     [compare] section in evalhouse.toml), every variant is paired with its base model
-    (aegis-q4km with aegis). Each row has n, means, diff, rel_change_pct, direction, the test,
-    p_value, p_adjusted, significant, ci_low/ci_high, effect_size, mde and comparable. The
-    results are stored as the views `comparisons` and `category_comparisons`.
+    (aegis-q4km with aegis). The item is the unit (repeated answers are averaged per item);
+    paired tests run on the shared items, and a pair whose shared items cover less than --overlap
+    of either side says `partial overlap` and carries the unpaired result beside. Overall rows are
+    the primary results at alpha; category and benchmark rows are adjusted within their pair and
+    metric. The results are stored as the views `comparisons` and `category_comparisons`.
 
     \b
     Example:
       evalhouse compare --baseline modela --candidate 'aegis*' --by category
       evalhouse compare -b model-a -c 'agiasi*' --test student --adjust none --format csv
     """
-    frame = _run_compare(warehouse, baseline, candidate, by, test, adjust, alpha, exclude_source, config, no_save,
-                         ["category"])  # fmt: skip
+    frame = _run_compare(warehouse, _settings(config, **options), no_save, ["category"])
     emit(frame.columns, frame.rows(), fmt)
+
+
+# Gate exit codes: every row passes, some row regressed, none regressed but some undecided.
+GATE_EXIT = {"pass": 0, "regressed": 1, "inconclusive": 3}
 
 
 @main.command()
 @comparison_options
-@click.option("--max-drop", type=click.FloatRange(min=0), required=True, metavar="PCT",
-              help="Largest tolerated drop, in % of the baseline mean.")  # fmt: skip
-@click.option("--by", type=click.Choice(list(_BY_CHOICES)), default="none", show_default=True,
-              help="Also gate every category or benchmark, not only the overall score.")  # fmt: skip
+@click.option("--margin", metavar="M", default=None,
+              help="Largest tolerated drop: 2% (of the baseline mean) or 0.02 (score units).")  # fmt: skip
+@click.option("--max-drop", type=click.FloatRange(min=0), default=None, metavar="PCT",
+              help="Same as --margin PCT%.")  # fmt: skip
+@no_save_option
 @warehouse_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: one line per row; json: the rows with their verdict.")  # fmt: skip
 @engine_errors
-def gate(baseline: tuple[str, ...], candidate: tuple[str, ...], test: str | None, adjust: str | None,
-         alpha: float | None, exclude_source: tuple[str, ...], config: str | None, no_save: bool, max_drop: float,
-         by: str, warehouse: str) -> None:  # fmt: skip
-    """Fail (exit 1) when a candidate is significantly worse than its baseline by more than PCT %.
+def gate(config: str | None, no_save: bool, warehouse: str, fmt: str, max_drop: float | None,
+         **options: Any) -> None:  # fmt: skip
+    """Non-inferiority gate: is each candidate at worst a margin below its baseline?
 
-    Runs the same analysis as `compare`; a comparison fails when it is significant after
-    adjustment, degraded (lower-is-better metrics taken into account) and its relative change
-    is beyond --max-drop (or undefined because the baseline mean is 0). Exit 0 when none fails;
-    exit 1 with the list of failures otherwise, or when nothing could be tested.
+    Runs the same analysis as `compare` (overall rows only unless --by). Per row, with the
+    one-sided (1 - alpha) bounds of candidate - baseline (turned for lower-is-better metrics):
+    pass when the lower bound is above -margin; regressed when the upper bound is below -margin;
+    inconclusive otherwise, or when the row could not be tested or its shared items cover too
+    little of either side. Exit 0 when every row passes, 1 when any regressed, 3 when none
+    regressed but some are inconclusive.
 
     \b
     Example:
-      evalhouse gate --baseline my-model --candidate my-model-q4km --max-drop 2 --by category
+      evalhouse gate -b my-model -c my-model-q4km --margin 2%
+      evalhouse gate -b my-model -c my-model-q4km --margin 0.01 --by category --format json
     """
-    from engine.compare import gate as failures_of
-    from engine.tabular import _cell
+    from engine.errors import AnalysisError
 
-    frame = _run_compare(warehouse, baseline, candidate, by, test, adjust, alpha, exclude_source, config, no_save, [])
-    tested = frame.filter(frame["p_value"].is_not_null())
-    if tested.height == 0:
-        click.echo(f"FAIL: none of the {frame.height} comparison(s) could be tested "
-                   "(models share no items, categories or benchmarks)")  # fmt: skip
-        sys.exit(1)
-    failed = failures_of(frame, max_drop)
-    if failed.height == 0:
-        click.echo(f"OK: no significant degradation beyond {max_drop:g} % in {tested.height} tested comparison(s)")
-        return
-    click.echo(f"FAIL: {failed.height} significant degradation(s) beyond {max_drop:g} %:")
-    for r in failed.iter_rows(named=True):
-        where = r["scope"] if r["scope"] == "overall" else f"{r['scope']} {_cell(r['category'] or r['benchmark'])}"
-        rel = "undefined" if r["rel_change_pct"] is None else f"{r['rel_change_pct']:+.1f} %"
-        click.echo(
-            f"  {_cell(r['baseline'])} -> {_cell(r['candidate'])}  {where}  {_cell(r['metric'])}: "
-            f"{r['mean_baseline']:.4f} -> {r['mean_candidate']:.4f} ({rel}), "
-            f"p_adjusted {r['p_adjusted']:.4g} ({r['test']}, n_paired {r['n_paired']})"
-        )
-    sys.exit(1)
+    if max_drop is not None:
+        if options.get("margin") is not None:
+            raise click.UsageError("give --margin or --max-drop, not both")
+        options["margin"] = f"{max_drop}%"
+    settings = _settings(config, **options)
+    if settings.margin is None:
+        raise AnalysisError("the gate needs a margin", hint="--margin 2% (of the baseline mean) or --margin 0.02")
+    frame = _run_compare(warehouse, settings, no_save, [])
+    verdicts = frame["verdict"].to_list()
+    worst = "regressed" if "regressed" in verdicts else ("inconclusive" if "inconclusive" in verdicts else "pass")
+    if fmt == "json":
+        emit(frame.columns, frame.rows(), "json")
+    else:
+        from engine.verdict import gate_lines
+
+        for line in gate_lines(frame, settings):
+            click.echo(line)
+    sys.exit(GATE_EXIT[worst])
 
 
 @main.command()
@@ -500,34 +524,31 @@ def doctor(warehouse: str, repair: bool) -> None:
 
 @main.command()
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder to write the report into.")
-@click.option("--baseline", multiple=True, help="Baseline models (glob pattern, repeatable).")
-@click.option("--candidate", multiple=True, help="Candidate models (glob pattern, repeatable).")
+@comparison_options
+@click.option("--margin", metavar="M", default=None,
+              help="Give each comparison the gate's verdict under this margin (2% or 0.02).")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "both"]), default="both", show_default=True,
               help="Markdown with PNG figures, one self-contained HTML file, or both.")  # fmt: skip
 @click.option("--metric", default=None, help="Metric the charts show (default: the one with the most scores).")
-@click.option("--config", type=click.Path(dir_okay=False), default=None,
-              help="An evalhouse.toml with a [compare] section [default: ./evalhouse.toml if present].")  # fmt: skip
 @warehouse_option
 @engine_errors
-def report(out: str, baseline: tuple[str, ...], candidate: tuple[str, ...], fmt: str, metric: str | None,
-           config: str | None, warehouse: str) -> None:  # fmt: skip
+def report(out: str, config: str | None, fmt: str, metric: str | None, warehouse: str, **options: Any) -> None:
     """Write charts and a report: summary, intervals, comparisons, per-category breakdown.
 
-    Pairs, test, adjustment and alpha are chosen as `evalhouse compare` chooses them (patterns, else
-    the [compare] rules of evalhouse.toml, else every variant against its base model). Tables are
-    also written whole as CSV under OUT/data/.
+    Takes every option `compare` takes, merged the same way (patterns, else the [compare] rules of
+    evalhouse.toml, else every variant against its base model). Tables are also written whole as
+    CSV under OUT/data/.
 
     \b
     Example:
-      evalhouse report --out reports/q4 --baseline modela --candidate 'modela-*'
+      evalhouse report --out reports/q4 -b modela -c 'modela-*' --by category
     """
-    from engine.pairs import load_config
     from engine.report import build_report
     from engine.warehouse import open_warehouse
 
-    cfg = load_config(config)
+    settings = _settings(config, **options)
     wh = open_warehouse(warehouse)
-    result = build_report(wh, out, baseline=baseline, candidate=candidate, fmt=fmt, metric=metric, config=cfg)
+    result = build_report(wh, out, fmt=fmt, metric=metric, settings=settings)
     for path in (result.markdown, result.html):
         if path is not None:
             click.echo(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""Which models to compare: pair rules, the default pairing by model_base, the ``[compare]`` config.
+"""Which models to compare: pair rules and the default pairing by model_base.
 
 A rule is a set of baseline patterns and a set of candidate patterns (shell globs, matched
 case-insensitively against model names); it pairs every baseline it matches with every candidate
@@ -17,15 +17,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-from engine.errors import AnalysisError
-
-CONFIG_FILE = "evalhouse.toml"
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -34,18 +27,6 @@ class Rule:
 
     baseline: tuple[str, ...]
     candidate: tuple[str, ...]
-
-
-@dataclass
-class CompareConfig:
-    """The ``[compare]`` section of ``evalhouse.toml`` (every key optional)."""
-
-    rules: list[Rule] = field(default_factory=list)
-    by: list[str] | None = None
-    test: str | None = None
-    adjust: str | None = None
-    alpha: float | None = None
-    exclude_sources: list[str] = field(default_factory=list)
 
 
 def match_patterns(names: Iterable[str], patterns: Sequence[str]) -> list[str]:
@@ -124,67 +105,3 @@ def default_pairs(
             anchor = ranked[0]
         out += [(anchor, m) for m in members if m != anchor]
     return out
-
-
-def load_config(path: str | Path | None = None) -> CompareConfig:
-    """Read the ``[compare]`` section of an ``evalhouse.toml``.
-
-    Args:
-        path: the file; default ``./evalhouse.toml`` if it exists (no file: an empty config).
-
-    The section may hold ``baseline`` and ``candidate`` (a pattern or a list of them, one rule),
-    ``pairs`` (a list of ``{baseline = ..., candidate = ...}`` tables, one rule each), ``by``,
-    ``test``, ``adjust``, ``alpha`` and ``exclude_sources`` (globs of source paths to leave out).
-    """
-    if path is None:
-        if not Path(CONFIG_FILE).is_file():
-            return CompareConfig()
-        path = CONFIG_FILE
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AnalysisError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise AnalysisError(f"{path}: not valid TOML ({exc})") from None
-    section = data.get("compare", {})
-    if not isinstance(section, dict):
-        raise AnalysisError(f"{path}: [compare] must be a table")
-    known = {"baseline", "candidate", "pairs", "by", "test", "adjust", "alpha", "exclude_sources"}
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise AnalysisError(f"{path}: [compare] has unknown key(s) {', '.join(unknown)}",
-                            hint=f"known keys: {', '.join(sorted(known))}")  # fmt: skip
-    cfg = CompareConfig()
-    if "baseline" in section or "candidate" in section:
-        cfg.rules.append(Rule(_patterns(path, "baseline", section), _patterns(path, "candidate", section)))
-    for i, rule in enumerate(section.get("pairs", [])):
-        if not isinstance(rule, dict):
-            raise AnalysisError(f"{path}: compare.pairs[{i}] must be a table with baseline and candidate")
-        cfg.rules.append(Rule(_patterns(path, "baseline", rule), _patterns(path, "candidate", rule)))
-    if "by" in section:
-        by = section["by"]
-        cfg.by = [by] if isinstance(by, str) else list(by)
-    cfg.test = _opt_str(path, "test", section)
-    cfg.adjust = _opt_str(path, "adjust", section)
-    if "alpha" in section:
-        if not isinstance(section["alpha"], (int, float)):
-            raise AnalysisError(f"{path}: compare.alpha must be a number")
-        cfg.alpha = float(section["alpha"])
-    cfg.exclude_sources = list(_patterns(path, "exclude_sources", section))
-    return cfg
-
-
-def _patterns(path: str | Path, key: str, table: dict[str, Any]) -> tuple[str, ...]:
-    value = table.get(key, [])
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise AnalysisError(f"{path}: compare.{key} must be a string or a list of strings")
-    return tuple(value)
-
-
-def _opt_str(path: str | Path, key: str, table: dict[str, Any]) -> str | None:
-    value = table.get(key)
-    if value is not None and not isinstance(value, str):
-        raise AnalysisError(f"{path}: compare.{key} must be a string")
-    return value

@@ -28,12 +28,12 @@ import polars as pl
 
 from engine import __version__, charts
 from engine.errors import EvalhouseError, ReportError
+from engine.settings import Settings
 from engine.tabular import render as render_table
 
 if TYPE_CHECKING:
     import duckdb
 
-    from engine.pairs import CompareConfig
     from engine.warehouse import Warehouse
 
 FORMATS = ("md", "html", "both")
@@ -44,10 +44,13 @@ MAX_NAMED = 3
 
 TEST_NAMES = {
     "paired": "paired t-test on the items both models answered",
+    "sign-flip": "exact sign-flip test on the items both models answered",
     "mcnemar": "exact McNemar test on paired 0/1 scores",
+    "score": "score test of two proportions (no items in common)",
+    "permutation": "two-group permutation test (no items in common)",
     "fisher": "Fisher's exact test on 0/1 scores (no items in common)",
     "welch": "Welch's t-test (unequal variances; no items in common)",
-    "student": "Student's t-test (equal variances)",
+    "student": "the original scripts' Student t-test (every answer counted as independent)",
     "z": "z-test on reported aggregates (value and standard error)",
 }
 
@@ -124,60 +127,23 @@ def describe_frame(con: duckdb.DuckDBPyConnection, by: Sequence[str]) -> pl.Data
     return describe(con, list(by), level=0.95, method="auto")
 
 
-@dataclass(frozen=True)
-class CompareSettings:
-    """How the comparison was run, for the report's text."""
-
-    adjust: str = "holm"
-    alpha: float = 0.05
-    test: str = "auto"
-
-    @property
-    def adjust_name(self) -> str:
-        return {"holm": "Holm-adjusted", "bh": "Benjamini-Hochberg-adjusted", "none": "not adjusted"}.get(
-            self.adjust, self.adjust
-        )
-
-
-def compare_frame(
-    con: duckdb.DuckDBPyConnection,
-    baseline: Sequence[str],
-    candidate: Sequence[str],
-    config: CompareConfig | None = None,
-) -> tuple[pl.DataFrame | None, str, CompareSettings]:
-    """``engine.compare.compare`` overall and per category, set up as ``evalhouse compare`` would be.
-
-    Patterns replace the config's pair rules; test, adjustment, alpha and excluded sources come
-    from the config (``evalhouse.toml``) when it names them.
+def compare_frame(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[pl.DataFrame | None, str]:
+    """``engine.compare.compare`` overall and per category (unless the settings name scopes), as
+    ``evalhouse compare`` runs it.
 
     Returns:
         The comparison, or None and why when no pair was asked for and none was found (asking for
-        pairs that do not exist raises); and the settings used.
+        pairs that do not exist raises).
     """
     from engine.compare import compare
-    from engine.pairs import CompareConfig
 
-    cfg = config or CompareConfig()
-    settings = CompareSettings(adjust=cfg.adjust or "holm", alpha=cfg.alpha or 0.05, test=cfg.test or "auto")
-    rules = None if (baseline or candidate) else cfg.rules
     try:
-        frame = compare(
-            con,
-            baseline=list(baseline),
-            candidate=list(candidate),
-            rules=rules,
-            by=["category"],
-            test=settings.test,
-            adjust=settings.adjust,
-            alpha=settings.alpha,
-            exclude_sources=cfg.exclude_sources,
-        )
+        return compare(con, settings, default_by=["category"]), ""
     except EvalhouseError as exc:
-        if baseline or candidate or rules:  # pairs asked for by name: failing to find them is an error
+        if settings.pair_rules:  # pairs asked for by name: failing to find them is an error
             raise
         hint = f" ({exc.hint})" if exc.hint else ""
-        return None, f"{exc}{hint}", settings
-    return frame, "", settings
+        return None, f"{exc}{hint}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,28 +155,26 @@ def build_report(
     wh: Warehouse,
     out: str | os.PathLike[str],
     *,
-    baseline: Sequence[str] = (),
-    candidate: Sequence[str] = (),
     fmt: str = "both",
     metric: str | None = None,
-    config: CompareConfig | None = None,
+    settings: Settings | None = None,
 ) -> ReportResult:
     """Compute the statistics and comparisons of a warehouse and write the report into ``out``.
 
     Args:
         wh: An open warehouse.
         out: Folder to write into (created if missing).
-        baseline: Glob patterns of baseline models (default: every variant against its base model).
-        candidate: Glob patterns of candidate models.
         fmt: ``md`` (Markdown + PNG), ``html`` (one self-contained file) or ``both``.
         metric: Metric the charts show (default: the one with the most scores).
-        config: The ``[compare]`` settings of ``evalhouse.toml`` (``engine.pairs.load_config``).
+        settings: The comparison's settings (``engine.settings``; default: every variant against its
+            base model).
 
     Returns:
         The paths written.
     """
     from engine.warehouse import connect
 
+    settings = settings or Settings()
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out_dir = Path(out)
@@ -226,7 +190,7 @@ def build_report(
         metric = metric or _primary_metric(by_model)
         if metric not in set(by_model["metric"].to_list()):
             raise ReportError(f"no scores for metric {metric!r}", hint="`evalhouse summary` lists the metrics")
-        comparison, why_none, settings = compare_frame(con, baseline, candidate, config)
+        comparison, why_none = compare_frame(con, settings)
         box = charts.box_stats(con, metric)
         models = con.sql("SELECT model, model_base, quantization FROM models").pl()
     finally:
@@ -236,12 +200,12 @@ def build_report(
         "warehouse": str(wh.root),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "evalhouse": __version__,
-        "pairs": _pairs_asked(baseline, candidate, config),
+        "pairs": _pairs_asked(settings),
         "comparison": f"test {settings.test}; p-values {settings.adjust_name}; alpha {settings.alpha:g}",
         "chart metric": metric,
     }
-    if config and config.exclude_sources:
-        provenance["excluded sources"] = ", ".join(config.exclude_sources)
+    if settings.exclude_sources:
+        provenance["excluded sources"] = ", ".join(settings.exclude_sources)
     blocks = _document(
         facts, provenance, metric, by_model, by_category, by_model_category, comparison, why_none, settings, box, models
     )
@@ -263,10 +227,10 @@ def build_report(
     return result
 
 
-def _pairs_asked(baseline: Sequence[str], candidate: Sequence[str], config: CompareConfig | None) -> str:
-    if baseline or candidate:
-        return f"baseline {', '.join(baseline) or 'any'}; candidate {', '.join(candidate) or 'any'}"
-    if config and config.rules:
+def _pairs_asked(settings: Settings) -> str:
+    if settings.baseline or settings.candidate:
+        return f"baseline {', '.join(settings.baseline) or 'any'}; candidate {', '.join(settings.candidate) or 'any'}"
+    if settings.rules:
         return "the pair rules of evalhouse.toml"
     return "each variant against its base model (default)"
 
@@ -300,7 +264,7 @@ def _document(
     by_model_category: pl.DataFrame,
     comparison: pl.DataFrame | None,
     why_none: str,
-    settings: CompareSettings,
+    settings: Settings,
     box: pl.DataFrame,
     models: pl.DataFrame,
 ) -> list[Block]:
@@ -366,7 +330,7 @@ def _summary(
     by_model: pl.DataFrame,
     comparison: pl.DataFrame | None,
     why_none: str,
-    settings: CompareSettings,
+    settings: Settings,
 ) -> list[Block]:
     items: list[list[Inline]] = [
         [
@@ -430,16 +394,19 @@ def _in_words(r: dict[str, Any]) -> list[Inline]:
     ]
 
 
-def _comparison_blocks(comparison: pl.DataFrame, metric: str, settings: CompareSettings) -> list[Block]:
+def _comparison_blocks(comparison: pl.DataFrame, metric: str, settings: Settings) -> list[Block]:
     overall = comparison.filter(pl.col("scope") == "overall")
     by_cat = comparison.filter(pl.col("scope") == "category")
     blocks: list[Block] = [
         Para(
             [
-                f"Difference = candidate − baseline, with its {100 * (1 - settings.alpha):g} % interval; p-values "
-                f"over every test of the analysis: {settings.adjust_name}; significant at adjusted p < "
-                f"{settings.alpha:g}. Relative change is n/a where the baseline mean is 0 (undefined). Where the "
-                "models answered the same items, the test is paired and the means are over those items only."
+                f"Difference = candidate − baseline over items (repeated answers averaged per item first), with "
+                f"the interval of the same test. Overall rows are the primary results at alpha "
+                f"{settings.alpha:g} (not adjusted); category rows are {settings.adjust_name} within their pair "
+                "and metric, and their intervals are Bonferroni-adjusted to match. Relative change is n/a where "
+                "the baseline mean is 0 (undefined). Where the models answered the same items, the test is "
+                "paired and the means are over those items only; a pair whose shared items cover too little of "
+                "either side is marked partial overlap in the notes."
             ]
         ),
         _compare_table(overall.sort(["metric", "diff"]), scope=False),

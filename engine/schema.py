@@ -160,30 +160,53 @@ RETIRED = _t(
 _COMPARISON_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("baseline", S, "Baseline model."),
     ("candidate", S, "Candidate model (the variant compared with the baseline)."),
-    ("metric", S, "Metric compared (scores are compared within one metric)."),
+    ("metric", S, "Metric compared, with the answer filter after a comma where the source has one "
+                  "(`exact_match,strict-match`); NULL on a row saying the pair shares no metric."),
     ("scope", S, "`overall`, `category` or `benchmark`."),
     ("category", S, "The category, on category rows; NULL otherwise."),
     ("benchmark", S, "The benchmark (`unknown` where the source has none), on benchmark rows; NULL otherwise."),
-    ("n_baseline", I64, "Baseline's scored answers in scope (items reported, for aggregate-only rows)."),
-    ("n_candidate", I64, "Candidate's scored answers in scope."),
+    ("n_baseline", I64, "Baseline's items in scope (the unit of analysis; answers for `student`; values "
+                        "reported, for aggregate-only rows)."),
+    ("n_candidate", I64, "Candidate's items in scope."),
     ("n_paired", I64, "Items both models answered (same benchmark, category, task, item, filter, metric)."),
-    ("mean_baseline", F, "Baseline mean; over the paired items when the test is paired."),
-    ("mean_candidate", F, "Candidate mean, on the same data."),
+    ("n_answers_baseline", I64, "Baseline's scored answers behind its items (epochs, repeated runs)."),
+    ("n_answers_candidate", I64, "Candidate's scored answers behind its items."),
+    ("coverage", F, "n_paired as a share of the larger side's items: 1 is like for like."),
+    ("mean_baseline", F, "Baseline mean over its items; over the paired items when the test is paired."),
+    ("mean_candidate", F, "Candidate mean, on the same items."),
     ("diff", F, "mean_candidate - mean_baseline."),
     ("rel_change_pct", F, "diff / mean_baseline * 100; NULL when the baseline mean is 0."),
-    ("direction", S, "`improved`, `degraded` or `no change`, taking `higher_is_better` into account."),
-    ("test", S, "`student`, `welch`, `paired`, `mcnemar`, `fisher` or `z`; NULL when not tested."),
-    ("statistic", F, "t (t-tests), z, the smaller discordant count (McNemar) or the odds ratio (Fisher)."),
+    ("direction", S, "`improved`, `degraded` or `no change`, taking the metric's direction into account."),
+    ("higher_is_better", B, "The metric's direction used: the source's flag, else evalhouse.toml [metrics], "
+                            "else the words of its name."),
+    ("test", S, "`mcnemar`, `paired`, `sign-flip`, `score`, `welch`, `permutation`, `student`, `fisher` or `z`; "
+                "NULL when not tested."),
+    ("statistic", F, "t, z, the smaller discordant count (McNemar), the mean difference (permutation "
+                     "tests) or the odds ratio (Fisher)."),
     ("p_value", F, "Two-sided p-value; NULL when not tested or undefined."),
-    ("p_adjusted", F, "p-value adjusted over every comparison of the analysis (Holm, BH or none)."),
+    ("p_adjusted", F, "Overall rows (and aggregate-only benchmark rows): the p-value itself, the primary "
+                      "result. Category and benchmark rows: adjusted over the family named in `adjusted_over`."),
+    ("adjusted_over", S, "The family p_adjusted was adjusted over: `primary` or `N rows of this pair and metric`."),
     ("significant", B, "p_adjusted < alpha; NULL when not tested."),
-    ("ci_low", F, "Lower bound of the 1 - alpha interval of diff."),
+    ("ci_low", F, "Lower bound of the interval of diff from the same test (1 - alpha; 1 - alpha/N, "
+                  "Bonferroni, on rows of a family of N)."),
     ("ci_high", F, "Upper bound of that interval."),
-    ("effect_size", F, "Cohen's d (t-tests; d_z when paired) or Cohen's h (0/1 scores); NULL for z."),
-    ("mde", F, "Minimum detectable difference at 80 % power and alpha for this n; NULL if no variance."),
+    ("bound_low", F, "One-sided lower confidence bound of diff at the same level (what the gate reads)."),
+    ("bound_high", F, "One-sided upper confidence bound of diff."),
+    ("effect_size", F, "Cohen's d (d_z when paired) or Cohen's h (0/1 scores); NULL for z."),
+    ("mde", F, "Minimum detectable difference at 80 % power at the row's alpha and n; NULL if no variance."),
+    ("margin", F, "The gate's margin in score units for this row (NULL without a margin)."),
+    ("verdict", S, "`pass`, `regressed` or `inconclusive` under the margin (NULL without a margin)."),
+    ("items_needed", I64, "Items per model that would decide an inconclusive row, if the observed "
+                          "difference and spread held (80 % power)."),
+    ("unpaired_test", S, "Partial overlap only: the unpaired test on all items of both sides."),
+    ("unpaired_diff", F, "Its difference of means over all items."),
+    ("unpaired_p_value", F, "Its p-value."),
+    ("unpaired_ci_low", F, "Its interval."),
+    ("unpaired_ci_high", F, "Its interval."),
     ("comparable", B, "False when the models share no item, category or benchmark."),
-    ("note", S, "How the row was computed, where it matters (pairing, repeated answers, why no test)."),
-)
+    ("note", S, "How the row was computed, where it matters (overlap, repeated answers, why no test)."),
+)  # fmt: skip
 
 COMPARISONS = _t(
     "comparisons",

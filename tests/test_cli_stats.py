@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -35,15 +36,62 @@ def test_summary_has_interval_columns_for_every_grouping(warehouse: str) -> None
         result = run("summary", "-w", warehouse, "--by", by, "--format", "json")
         assert result.exit_code == 0, result.output
         rows = orjson.loads(result.stdout)
-        assert {"n", "mean", "std", "sem", "median", "min", "max", "ci_low", "ci_high", "ci_method"} <= set(rows[0])
+        assert {"n", "n_answers", "mean", "std", "sem", "median", "min", "max", "ci_low", "ci_high", "ci_method",
+                "note"} <= set(rows[0])  # fmt: skip
     clustered = orjson.loads(run("summary", "-w", warehouse, "--cluster", "category", "--format", "json").stdout)
-    assert {r["ci_method"] for r in clustered} == {"cluster-t"}
+    # m has two categories (clusters); n and z have one each, so no interval and a note.
+    assert {(r["model"], r["ci_method"], r["note"]) for r in clustered} == {
+        ("m", "cluster-t-logit", None), ("m-q4km", "cluster-t-logit", None),
+        ("n", None, "one cluster: no interval"), ("n-q8_0", None, "one cluster: no interval"),
+        ("z", None, "one cluster: no interval"),
+    }  # fmt: skip
 
 
 def test_summary_bad_cluster_column(warehouse: str) -> None:
     result = run("summary", "-w", warehouse, "--cluster", "nope")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: cannot cluster on 'nope': not a column of scores")
+    wilson = run("summary", "-w", warehouse, "--cluster", "task", "--interval", "wilson")
+    assert wilson.exit_code == 1
+    assert wilson.stderr.splitlines() == [
+        "Error: a Wilson interval treats answers as independent; it cannot be clustered",
+        "Hint: use --interval auto or t with --cluster",
+    ]
+
+
+@pytest.fixture
+def epochs(put_scores) -> str:
+    """40 items answered in 5 identical epochs, 7 items all at 0.5, and lm-eval-style doc ids per task."""
+    rng = np.random.default_rng(11)
+    rows = [{"model": "e", "item_id": f"q{i}", "epoch": k, "score": float(s)}
+            for i, s in enumerate(rng.uniform(size=40) < 0.7) for k in range(5)]  # fmt: skip
+    rows += [{"model": "flat", "item_id": f"q{i}", "score": 0.5} for i in range(7)]
+    rows += [{"model": "lm", "benchmark": "b", "task": f"task{t}", "item_id": str(d), "score": float(t * d % 3 == 0)}
+             for t in range(6) for d in range(4)]  # fmt: skip
+    return str(put_scores(rows).root)
+
+
+def _summary(warehouse: str, *args: str) -> dict[str, dict]:
+    result = run("summary", "-w", warehouse, "--format", "json", *args)
+    assert result.exit_code == 0, result.output
+    return {r["model"]: r for r in orjson.loads(result.stdout)}
+
+
+def test_summary_counts_items_not_answers(epochs: str) -> None:
+    rows = _summary(epochs)
+    assert (rows["e"]["n"], rows["e"]["n_answers"], rows["e"]["ci_method"]) == (40, 200, "wilson")
+    assert (rows["lm"]["n"], rows["lm"]["n_answers"]) == (24, 24)  # doc 0..3 of six tasks: 24 items
+    assert rows["flat"]["ci_low"] is None and rows["flat"]["note"] == "no variance among 7 items: no interval"
+    per_answer = _summary(epochs, "--per-answer")
+    assert (per_answer["e"]["n"], per_answer["e"]["n_answers"]) == (200, 200)
+    assert per_answer["e"]["sem"] < rows["e"]["sem"] / 2
+
+
+def test_summary_cluster_on_task_stays_inside_0_1(epochs: str) -> None:
+    r = _summary(epochs, "--cluster", "task")["lm"]
+    assert r["ci_method"] == "cluster-t-logit" and 0 <= r["ci_low"] < r["mean"] < r["ci_high"] <= 1
+    for fmt in ("table", "csv", "markdown"):
+        assert run("summary", "-w", epochs, "--cluster", "task", "--format", fmt).exit_code == 0
 
 
 def test_compare_json_keys_and_storage(warehouse: str) -> None:

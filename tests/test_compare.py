@@ -9,8 +9,9 @@ from scipy import stats
 
 from engine import compare as cmp
 from engine.errors import AnalysisError
-from engine.pairs import Rule, default_pairs, load_config, pairs_from_rules
+from engine.pairs import Rule, default_pairs, pairs_from_rules
 from engine.schema import COMPARISONS, VIEWS
+from engine.settings import load as load_config
 from engine.warehouse import connect, open_warehouse
 
 BASE_BIN = [1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1]
@@ -73,9 +74,26 @@ def test_auto_paired_mcnemar_on_binary_items(con) -> None:
     assert r["direction"] == "degraded"
 
 
-def test_auto_paired_t_on_continuous_items(con) -> None:
+def _sign_flip_p(cand: list[float], base: list[float]) -> float:
+    return stats.permutation_test(
+        (np.array(cand), np.array(base)), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=np.inf
+    ).pvalue
+
+
+def test_auto_exact_sign_flip_on_few_continuous_items(con) -> None:
     r = _one(cmp.compare(con), scope="category", category="essay")
-    ref = stats.ttest_rel(CAND_CONT, BASE_CONT)
+    assert r["test"] == "sign-flip" and r["n_paired"] == 6
+    assert r["p_value"] == pytest.approx(_sign_flip_p(CAND_CONT, BASE_CONT))
+    assert r["ci_low"] <= r["diff"] <= r["ci_high"]
+
+
+def test_auto_paired_t_on_many_continuous_items(put_scores) -> None:
+    rng = np.random.default_rng(4)
+    base = rng.uniform(0.2, 0.9, 40)
+    cand = base + rng.normal(-0.02, 0.05, 40)
+    con = connect(put_scores(_items("m", base, "c") + _items("m-q4km", cand, "c")))
+    r = _one(cmp.compare(con, by=[]), scope="overall")
+    ref = stats.ttest_rel(cand, base)
     assert r["test"] == "paired"
     assert (r["statistic"], r["p_value"]) == (pytest.approx(ref.statistic), pytest.approx(ref.pvalue))
     ci = ref.confidence_interval(0.95)
@@ -84,9 +102,8 @@ def test_auto_paired_t_on_continuous_items(con) -> None:
 
 def test_overall_pairs_all_shared_items(con) -> None:
     r = _one(cmp.compare(con), scope="overall")
-    ref = stats.ttest_rel(CAND_BIN + CAND_CONT, BASE_BIN + BASE_CONT)
-    assert r["test"] == "paired" and r["n_paired"] == 18  # mixed 0/1 and continuous: paired t
-    assert r["p_value"] == pytest.approx(ref.pvalue)
+    assert r["test"] == "sign-flip" and r["n_paired"] == 18  # mixed 0/1 and continuous, few items
+    assert r["p_value"] == pytest.approx(_sign_flip_p(CAND_BIN + CAND_CONT, BASE_BIN + BASE_CONT), abs=0.01)
 
 
 def test_repeated_answers_are_averaged_per_item(put_scores) -> None:
@@ -95,35 +112,46 @@ def test_repeated_answers_are_averaged_per_item(put_scores) -> None:
     con = connect(put_scores(rows))
     r = _one(cmp.compare(con, by=[]), scope="overall")
     base_means = [(0.5 + 0.7) / 2, (0.6 + 0.6) / 2, (0.7 + 0.9) / 2]
-    assert r["p_value"] == pytest.approx(stats.ttest_rel([0.4, 0.65, 0.5], base_means).pvalue)
-    assert r["n_baseline"] == 6 and r["n_paired"] == 3
+    assert r["p_value"] == pytest.approx(_sign_flip_p([0.4, 0.65, 0.5], base_means))
+    assert (r["n_baseline"], r["n_answers_baseline"], r["n_paired"]) == (3, 6, 3)
     assert "repeated answers" in r["note"]
-    # The unpaired tests take every answer as it is.
+    # The unpaired tests take items too: Welch on the per-item means.
     s = _one(cmp.compare(con, by=[], test="welch"), scope="overall")
-    ref = stats.ttest_ind([0.4, 0.65, 0.5], [0.5, 0.6, 0.7, 0.7, 0.6, 0.9], equal_var=False)
-    assert s["p_value"] == pytest.approx(ref.pvalue)
+    ref = stats.ttest_ind([0.4, 0.65, 0.5], base_means, equal_var=False)
+    assert s["p_value"] == pytest.approx(ref.pvalue) and s["n_baseline"] == 3
+    # Only the original scripts' Student test counts every answer.
+    t = _one(cmp.compare(con, by=[], test="student"), scope="overall")
+    ref = stats.ttest_ind([0.4, 0.65, 0.5], [0.5, 0.6, 0.7, 0.7, 0.6, 0.9])
+    assert t["p_value"] == pytest.approx(ref.pvalue) and t["n_baseline"] == 6
 
 
 def test_unpaired_when_no_items_shared(con) -> None:
     out = cmp.compare(con, baseline=["base"], candidate=["other"])
     r = _one(out, scope="category", category="essay")
-    assert r["test"] == "welch" and r["n_paired"] == 0 and r["comparable"]
-    ref = stats.ttest_ind([0.1, 0.3, 0.2], BASE_CONT, equal_var=False)
+    assert r["test"] == "permutation" and r["n_paired"] == 0 and r["comparable"]
+    ref = stats.permutation_test(
+        (np.array([0.1, 0.3, 0.2]), np.array(BASE_CONT)), lambda x, y: np.mean(x) - np.mean(y), n_resamples=np.inf
+    )
     assert r["p_value"] == pytest.approx(ref.pvalue)
-    assert "no items in common" in r["note"]
+    assert "partial overlap: 0 shared" in r["note"]
     # Fisher's test named explicitly on scores that are not all 0/1: no result, and a note saying why.
     f = _one(cmp.compare(con, baseline=["base"], candidate=["island"], test="fisher"), scope="overall")
     assert f["p_value"] is None and "needs 0/1" in f["note"]
 
 
-def test_fisher_on_binary_groups(put_scores) -> None:
+def test_binary_groups_score_test_and_fisher(put_scores) -> None:
+    from statsmodels.stats import proportion
+
     rows = [{"model": "a", "score": s, "category": "c", "item_id": f"a{i}"} for i, s in enumerate([1] * 9 + [0] * 3)]
     rows += [{"model": "b", "score": s, "category": "c", "item_id": f"b{i}"} for i, s in enumerate([1] * 3 + [0] * 8)]
     con = connect(put_scores(rows))
     r = _one(cmp.compare(con, baseline=["a"], candidate=["b"], by=[]), scope="overall")
+    ref = proportion.test_proportions_2indep(3, 11, 9, 12, method="score", compare="diff", correction=True)
+    assert r["test"] == "score" and r["p_value"] == pytest.approx(ref.pvalue, rel=1e-6)
+    f = _one(cmp.compare(con, baseline=["a"], candidate=["b"], by=[], test="fisher"), scope="overall")
     ref = stats.fisher_exact([[3, 8], [9, 3]])
-    assert r["test"] == "fisher"
-    assert (r["statistic"], r["p_value"]) == (pytest.approx(ref.statistic), pytest.approx(ref.pvalue))
+    assert f["test"] == "fisher"
+    assert (f["statistic"], f["p_value"]) == (pytest.approx(ref.statistic), pytest.approx(ref.pvalue))
 
 
 def test_not_comparable_pairs(con) -> None:
@@ -143,14 +171,17 @@ def test_forced_paired_without_shared_items_has_no_result(con) -> None:
     assert m["p_value"] is None and "0/1" in m["note"]
 
 
-def test_adjustment_over_the_whole_analysis(con) -> None:
+def test_adjustment_within_pair_and_metric(con) -> None:
     raw = cmp.compare(con, adjust="none")
-    p = raw["p_value"].to_numpy()
-    holm = cmp.compare(con)["p_adjusted"].to_numpy()
+    overall = raw.filter(pl.col("scope") == "overall")
+    assert overall["p_adjusted"].to_list() == overall["p_value"].to_list()  # primary: not adjusted
+    cats = raw.filter(pl.col("scope") == "category")
+    p = cats["p_value"].to_numpy()
+    holm = cmp.compare(con).filter(pl.col("scope") == "category")["p_adjusted"].to_numpy()
     order = np.argsort(p)
     expected = np.minimum(1, np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order]))
     np.testing.assert_allclose(holm[order], expected)
-    bh = cmp.compare(con, adjust="bh")["p_adjusted"].to_numpy()
+    bh = cmp.compare(con, adjust="bh").filter(pl.col("scope") == "category")["p_adjusted"].to_numpy()
     np.testing.assert_allclose(bh, stats.false_discovery_control(p))
     strict = cmp.compare(con, alpha=1e-9)
     assert not strict["significant"].any()
@@ -208,8 +239,8 @@ def test_config_file(tmp_path) -> None:
         'exclude_sources = ["*/abc_test_initial/*"]\n[[compare.pairs]]\nbaseline = "x"\ncandidate = ["y", "z"]\n'
     )
     cfg = load_config(cfg_path)
-    assert cfg.rules == [Rule(("model-a", "modela"), ("aegis*",)), Rule(("x",), ("y", "z"))]
-    assert (cfg.test, cfg.alpha, cfg.exclude_sources) == ("student", 0.01, ["*/abc_test_initial/*"])
+    assert cfg.rules == (Rule(("model-a", "modela"), ("aegis*",)), Rule(("x",), ("y", "z")))
+    assert (cfg.test, cfg.alpha, cfg.exclude_sources) == ("student", 0.01, ("*/abc_test_initial/*",))
     cfg_path.write_text("[compare]\nbaselines = 1\n")
     with pytest.raises(AnalysisError, match="unknown key"):
         load_config(cfg_path)

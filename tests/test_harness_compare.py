@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from scipy import stats
@@ -53,13 +54,16 @@ def test_three_lm_eval_models_pair_on_one_task(tmp_path: Path) -> None:
 
 
 def test_two_inspect_logs_of_one_task_pair(tmp_path: Path) -> None:
-    """Two models, three samples, two epochs each: a paired t-test over per-item epoch means."""
+    """Two models, three samples, two epochs each: an exact sign-flip test over per-item epoch means."""
     wh = tmp_path / "wh"
     _ingest(wh, FIXTURES / "inspect" / "good")
     [row] = _compare(wh, "-b", "openai/gpt-4o-mini", "-c", "anthropic/*", "--by", "none")
-    assert (row["metric"], row["test"], row["n_paired"], row["comparable"]) == ("match", "paired", 3, True)
+    assert (row["metric"], row["test"], row["n_paired"], row["comparable"]) == ("match", "sign-flip", 3, True)
     mini = [(1 + 1) / 2, (0.5 + 0) / 2, (0 + 1) / 2]  # items 1, q-2, 3
     haiku = [(1 + 0) / 2, (1 + 0.5) / 2, (1 + 1) / 2]
-    expected = stats.ttest_rel(haiku, mini)
-    assert row["statistic"] == pytest.approx(expected.statistic, rel=1e-12)
+    expected = stats.permutation_test(
+        (np.array(haiku), np.array(mini)), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=np.inf
+    )
+    assert row["statistic"] == pytest.approx(np.mean(haiku) - np.mean(mini), rel=1e-12)
     assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-12)
+    assert row["n_answers_baseline"] == 6 and "repeated answers averaged" in row["note"]

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -27,20 +28,44 @@ SCORE_FIELDS = [c for c in SCORES.names if c not in ("run_id", "model")]
 TEXT_FIELDS = [c for c in TEXTS.names if c != "run_id"]
 METRIC_FIELDS = ["benchmark", "category", "task", "metric", "filter", "value", "stderr", "n", "higher_is_better"]
 
-# Metric names whose lower values are better; anything else is taken as higher-is-better unless
-# the source says otherwise.
-_LOWER_IS_BETTER = ("loss", "perplexity", "ppl", "error", "wer", "cer", "bits_per_byte", "bpb", "latency")
+# Words that make a metric lower-is-better when they stand as whole words of its name (split on
+# anything not a letter or digit, and at camelCase humps): `eval_loss`, `word_perplexity`, `wer`,
+# `ErrorRate`; but not `answer_accuracy` or `correct_answer`, which merely contain `wer`/`err`.
+# Anything else is higher-is-better unless the source says otherwise or evalhouse.toml's
+# [metrics] section sets it.
+LOWER_IS_BETTER_WORDS = frozenset(
+    ("loss", "nll", "perplexity", "ppl", "error", "errors", "wer", "cer", "ter", "mer", "bpb", "latency",
+     "mse", "mae", "rmse", "brier", "ece", "toxicity", "bias")
+)  # fmt: skip
+# Multi-word names, matched as consecutive words.
+LOWER_IS_BETTER_PHRASES = (("bits", "per", "byte"), ("error", "rate"))
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def metric_words(metric: str) -> list[str]:
+    """The lower-case words of a metric name.
+
+    >>> metric_words("answer_accuracy"), metric_words("EvalLoss"), metric_words("bits_per_byte,none")
+    (['answer', 'accuracy'], ['eval', 'loss'], ['bits', 'per', 'byte', 'none'])
+    """
+    return [w.lower() for w in _WORDS.findall(metric)]
 
 
 @functools.lru_cache(maxsize=4096)
 def higher_is_better(metric: str) -> bool:
-    """Direction of a metric judged from its name.
+    """Direction of a metric judged from the whole words of its name.
 
     >>> higher_is_better("acc"), higher_is_better("word_perplexity"), higher_is_better("eval_loss")
     (True, False, False)
+    >>> higher_is_better("answer_accuracy"), higher_is_better("correct_answer"), higher_is_better("wer")
+    (True, True, False)
     """
-    low = metric.lower()
-    return not any(word in low for word in _LOWER_IS_BETTER)
+    words = metric_words(metric)
+    if LOWER_IS_BETTER_WORDS.intersection(words):
+        return False
+    return not any(
+        tuple(words[i : i + len(phrase)]) == phrase for phrase in LOWER_IS_BETTER_PHRASES for i in range(len(words))
+    )
 
 
 class Source:

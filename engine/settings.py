@@ -1,0 +1,228 @@
+"""The settings of a comparison, declared once and merged in one place.
+
+``compare``, ``gate`` and ``report`` run the same analysis; they share one frozen :class:`Settings`
+value, merged by :func:`merge` from (lowest first) the defaults below, the ``[compare]`` and
+``[metrics]`` sections of ``evalhouse.toml``, and command-line options. A command never merges
+options itself.
+
+``evalhouse.toml``::
+
+    [compare]
+    baseline = "my-model"            # a pattern or a list; one pair rule
+    candidate = ["my-model-*"]
+    pairs = [{baseline = "a", candidate = "a-q4*"}]   # more rules
+    by = ["category"]                # scopes besides overall: category, benchmark
+    test = "auto"
+    adjust = "holm"                  # within each pair and metric's category/benchmark rows
+    alpha = 0.05
+    margin = "2%"                    # the gate's non-inferiority margin: "2%" of the baseline mean, or 0.02
+    overlap = 0.9                    # shared items needed, as a share of either side, for a like-for-like row
+    cluster = "task"                 # unit of analysis other than the item
+    exclude_sources = ["*/old/*"]
+
+    [metrics]
+    answer_accuracy = "higher"       # a metric's direction, over what the source and its name say
+    refusal_rate = "lower"
+
+>>> s = merge(Settings(), by=["benchmark"], margin="2%")
+>>> s.by, s.margin
+(('benchmark',), Margin(value=0.02, relative=True))
+>>> parse_margin("0.5")
+Margin(value=0.5, relative=False)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import AnalysisError
+from engine.pairs import Rule
+
+CONFIG_FILE = "evalhouse.toml"
+SCOPES = ("overall", "category", "benchmark")
+TESTS = ("auto", "student", "welch", "paired", "sign-flip", "permutation", "mcnemar", "score", "fisher")
+ADJUST_METHODS = ("holm", "bh", "none")
+DIRECTIONS = {"higher": True, "lower": False}
+
+
+@dataclass(frozen=True)
+class Margin:
+    """The gate's non-inferiority margin: a share of the baseline mean, or an absolute score difference."""
+
+    value: float
+    relative: bool
+
+    def __str__(self) -> str:
+        return f"{self.value * 100:g}%" if self.relative else f"{self.value:g}"
+
+    def absolute(self, baseline_mean: float | None) -> float:
+        """The margin in score units for a row whose baseline mean is ``baseline_mean``."""
+        if not self.relative:
+            return self.value
+        return self.value * abs(baseline_mean) if baseline_mean is not None else float("nan")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides a comparison's rows and verdicts (see the module docstring)."""
+
+    rules: tuple[Rule, ...] = ()
+    # Patterns from the command line; they replace the config's rules when given.
+    baseline: tuple[str, ...] = ()
+    candidate: tuple[str, ...] = ()
+    by: tuple[str, ...] | None = None  # None: the command's own default
+    test: str = "auto"
+    adjust: str = "holm"
+    alpha: float = 0.05
+    margin: Margin | None = None
+    overlap: float = 0.9
+    cluster: str | None = None
+    exclude_sources: tuple[str, ...] = ()
+    directions: Mapping[str, bool] = field(default_factory=dict)
+    source: str | None = None  # the evalhouse.toml read, if any
+
+    @property
+    def pair_rules(self) -> list[Rule]:
+        """The rules that choose pairs: the command line's patterns, else the config's rules."""
+        if self.baseline or self.candidate:
+            return [Rule(self.baseline, self.candidate)]
+        return list(self.rules)
+
+    def scopes(self, default_by: Sequence[str]) -> list[str]:
+        """``overall`` and the scopes of ``by`` (or of the command's default), in a fixed order."""
+        by = self.by if self.by is not None else tuple(default_by)
+        return ["overall", *[s for s in SCOPES[1:] if s in by]]
+
+    @property
+    def adjust_name(self) -> str:
+        return {"holm": "Holm-adjusted", "bh": "Benjamini-Hochberg-adjusted", "none": "not adjusted"}[self.adjust]
+
+
+def parse_margin(text: str | float) -> Margin:
+    """``"2%"`` (of the baseline mean) or ``"0.02"`` (score units) as a :class:`Margin`."""
+    raw = str(text).strip()
+    relative = raw.endswith("%")
+    try:
+        value = float(raw.removesuffix("%"))
+    except ValueError:
+        raise AnalysisError(f"margin {raw!r} is not a number or a percentage (e.g. 2% or 0.02)") from None
+    if not value >= 0 or value == float("inf"):
+        raise AnalysisError(f"margin {raw!r} must be a finite number >= 0")
+    return Margin(value / 100 if relative else value, relative)
+
+
+def merge(base: Settings, **options: Any) -> Settings:
+    """``base`` with every option that is set (not None, not empty) put over it, then checked.
+
+    Options: the field names of :class:`Settings`; ``by`` and pattern lists as sequences, ``margin``
+    as text or a :class:`Margin`.
+    """
+    changes: dict[str, Any] = {}
+    for name, value in options.items():
+        if value is None or (isinstance(value, (tuple, list)) and not value and name != "by"):
+            continue
+        if name in ("baseline", "candidate", "exclude_sources", "by"):
+            value = tuple([value] if isinstance(value, str) else value)
+            if name == "exclude_sources":
+                value = base.exclude_sources + value
+        elif name == "margin" and not isinstance(value, Margin):
+            value = parse_margin(value)
+        changes[name] = value
+    settings = dataclasses.replace(base, **changes)
+    check(settings)
+    return settings
+
+
+def check(s: Settings) -> None:
+    """Raise :class:`AnalysisError` for a setting no analysis can use."""
+    bad = [b for b in s.by or () if b not in SCOPES[1:]]
+    if bad:
+        raise AnalysisError(f"cannot compare by {', '.join(bad)}; choose category and/or benchmark")
+    if s.test not in TESTS:
+        raise AnalysisError(f"unknown test {s.test!r}; choose one of {', '.join(TESTS)}")
+    if s.adjust not in ADJUST_METHODS:
+        raise AnalysisError(f"unknown adjustment {s.adjust!r}; choose one of {', '.join(ADJUST_METHODS)}")
+    if not 0 < s.alpha < 0.5:
+        raise AnalysisError(f"alpha must be between 0 and 0.5, not {s.alpha}")
+    if not 0 < s.overlap <= 1:
+        raise AnalysisError(f"overlap must be a share in (0, 1], not {s.overlap}")
+
+
+def load(path: str | Path | None = None) -> Settings:
+    """The settings of an ``evalhouse.toml`` over the defaults.
+
+    Args:
+        path: the file; default ``./evalhouse.toml`` if it exists (no file: the defaults).
+    """
+    if path is None:
+        if not Path(CONFIG_FILE).is_file():
+            return Settings()
+        path = CONFIG_FILE
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AnalysisError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise AnalysisError(f"{path}: not a text file (evalhouse.toml must be UTF-8 TOML)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise AnalysisError(f"{path}: not valid TOML ({exc})") from None
+    section = _table(path, data, "compare")
+    known = {"baseline", "candidate", "pairs", "by", "test", "adjust", "alpha", "margin", "overlap", "cluster",
+             "exclude_sources"}  # fmt: skip
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise AnalysisError(f"{path}: [compare] has unknown key(s) {', '.join(unknown)}",
+                            hint=f"known keys: {', '.join(sorted(known))}")  # fmt: skip
+    rules = []
+    if "baseline" in section or "candidate" in section:
+        rules.append(Rule(_patterns(path, "baseline", section), _patterns(path, "candidate", section)))
+    pairs = section.get("pairs", [])
+    if not isinstance(pairs, list):
+        raise AnalysisError(f"{path}: compare.pairs must be a list of tables with baseline and candidate")
+    for i, rule in enumerate(pairs):
+        if not isinstance(rule, dict):
+            raise AnalysisError(f"{path}: compare.pairs[{i}] must be a table with baseline and candidate")
+        rules.append(Rule(_patterns(path, "baseline", rule), _patterns(path, "candidate", rule)))
+    options: dict[str, Any] = {
+        "by": _patterns(path, "by", section) if "by" in section else None,
+        "exclude_sources": _patterns(path, "exclude_sources", section),
+    }
+    for key, kind in (("test", str), ("adjust", str), ("cluster", str), ("alpha", float), ("overlap", float)):
+        value = section.get(key)
+        if value is not None and not isinstance(value, (int, float) if kind is float else str):
+            raise AnalysisError(f"{path}: compare.{key} must be a {'number' if kind is float else 'string'}")
+        options[key] = kind(value) if value is not None else None
+    if "margin" in section:
+        if not isinstance(section["margin"], (str, int, float)):
+            raise AnalysisError(f'{path}: compare.margin must be a percentage string ("2%") or a number')
+        options["margin"] = section["margin"]
+    directions = {}
+    for metric, word in _table(path, data, "metrics").items():
+        if word not in DIRECTIONS:
+            raise AnalysisError(f'{path}: metrics.{metric} must be "higher" or "lower" (which is better)')
+        directions[metric] = DIRECTIONS[word]
+    try:
+        return merge(Settings(rules=tuple(rules), directions=directions, source=str(path)), **options)
+    except AnalysisError as exc:
+        raise AnalysisError(f"{path}: {exc}") from None
+
+
+def _table(path: str | Path, data: dict[str, Any], name: str) -> dict[str, Any]:
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        raise AnalysisError(f"{path}: [{name}] must be a table")
+    return section
+
+
+def _patterns(path: str | Path, key: str, table: dict[str, Any]) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise AnalysisError(f"{path}: compare.{key} must be a string or a list of strings")
+    return tuple(value)
