@@ -221,16 +221,18 @@ def _critical(data: Array, observed: Array, sums: Sums, scale: float) -> tuple[A
     A permutation moving ``k`` items with data sum ``s`` changes the statistic by ``-s * scale``; it
     ties with the observed statistic at the shift ``s / k``, at every shift when ``k = 0``.
     """
-    tol = _GAMMA * np.abs(observed)[:, None]
+    # Ties at shift 0, where the p-value is reported, get critical value 0 exactly, so that "0 in the
+    # interval" and "p > alpha" are one decision. A tie is SciPy's (a statistic within gamma of the
+    # observed one) or a sum within its own rounding error of 0: values equal on paper, such as
+    # 0.1 + 0.2 - 0.3, which SciPy's gamma misses when the observed statistic is near 0.
+    rounding = data.shape[1] * np.finfo(np.float64).eps * np.abs(data).sum(1)
+    tol = np.maximum(_GAMMA * np.abs(observed) / scale, rounding)[:, None]
     parts, trivial = [], 0
     for s, k in sums(data):
         moving = k > 0
         trivial += int(k.size - moving.sum())
         s = s[:, moving]
-        # SciPy's tolerance, applied where the p-value is reported (shift 0): a permuted statistic
-        # within gamma of the observed one ties there, so its critical value is 0. This keeps
-        # "0 inside the interval" and "p > alpha" one decision.
-        parts.append(np.where(np.abs(s * scale) <= tol, 0.0, s / k[moving]))
+        parts.append(np.where(np.abs(s) <= tol, 0.0, s / k[moving]))
     return np.concatenate(parts, axis=1), trivial
 
 

@@ -116,25 +116,39 @@ def test_compare_no_match_is_an_error(warehouse: str) -> None:
     assert "Hint:" in result.stderr
 
 
-def test_gate_fails_on_a_significant_drop(warehouse: str) -> None:
+def test_gate_regressed_exits_1_with_one_line_per_row(warehouse: str) -> None:
     result = run("gate", "-w", warehouse, "-b", "m", "-c", "m-q4km", "--max-drop", "5", "--by", "category")
-    assert result.exit_code == 1
+    assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "FAIL: 2 significant degradation(s) beyond 5 %:"
-    assert lines[1].startswith("  m -> m-q4km  overall  score:")
-    assert lines[2].startswith("  m -> m-q4km  category math  score:")
+    # 11 items, every one worse: the exact sign-flip bound clears the margin; 3 chat items cannot.
+    assert lines[0].startswith("REGRESSED     m -> m-q4km  overall  score: 0.7927 -> 0.5309 (-33.0 %); upper bound")
+    assert "< -margin -0.0396" in lines[0] and lines[0].endswith("n 11 items (sign-flip)")
+    assert lines[1].startswith("INCONCLUSIVE  m -> m-q4km  category chat  score:")
+    assert lines[2].startswith("REGRESSED     m -> m-q4km  category math  score:")
+    assert lines[3].startswith("gate: 0 pass, 2 regressed, 1 inconclusive (margin 5%")
 
 
-def test_gate_passes_within_threshold_or_without_significance(warehouse: str) -> None:
-    big = run("gate", "-w", warehouse, "-b", "m", "-c", "m-q4km", "--max-drop", "60")
-    assert big.exit_code == 0 and big.stdout.startswith("OK: no significant degradation beyond 60 %")
+def test_gate_passes_within_margin_and_never_on_a_handful_of_items(warehouse: str) -> None:
+    big = run("gate", "-w", warehouse, "-b", "m", "-c", "m-q4km", "--margin", "60%")
+    assert big.exit_code == 0 and big.stdout.startswith("PASS          m -> m-q4km  overall")
+    assert "lower bound -0.3667 > -margin -0.4756" in big.stdout
+    # 4 items that barely differ: no test on 4 items can show non-inferiority at 1 %.
     flat = run("gate", "-w", warehouse, "-b", "n", "-c", "n-q8_0", "--max-drop", "1")
-    assert flat.exit_code == 0
+    assert flat.exit_code == 3 and flat.stdout.startswith("INCONCLUSIVE")
+    absolute = run("gate", "-w", warehouse, "-b", "m", "-c", "m-q4km", "--margin", "0.5", "--format", "json")
+    assert absolute.exit_code == 0
+    assert [(r["verdict"], r["margin"]) for r in orjson.loads(absolute.stdout)] == [("pass", 0.5)]
 
 
-def test_gate_fails_when_nothing_can_be_tested(warehouse: str) -> None:
+def test_gate_untestable_rows_are_inconclusive(warehouse: str) -> None:
     result = run("gate", "-w", warehouse, "-b", "z", "-c", "n", "--max-drop", "5")
-    assert result.exit_code == 1 and "could be tested" in result.stdout
+    assert result.exit_code == 3 and "not comparable: no item, category or benchmark in common" in result.stdout
+    missing = run("gate", "-w", warehouse, "-b", "z", "-c", "n")
+    assert missing.exit_code == 1 and "Error: the gate needs a margin" in missing.stderr
+    both = run("gate", "-w", warehouse, "-b", "z", "-c", "n", "--margin", "1%", "--max-drop", "1")
+    assert both.exit_code == 2
+    bad = run("gate", "-w", warehouse, "-b", "z", "-c", "n", "--margin", "two")
+    assert bad.exit_code == 1 and "Error: margin 'two' is not a number or a percentage" in bad.stderr
 
 
 def test_compare_reads_evalhouse_toml(warehouse: str, tmp_path) -> None:

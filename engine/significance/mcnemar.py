@@ -95,7 +95,7 @@ def mcnemar_exact(n10: Array, n01: Array, n: Array, p1: Array, p2: Array, alpha:
     >>> float(r.p_value[0]), round(float(r.ci_low[0]), 4), round(float(r.ci_high[0]), 4)
     (0.0625, -0.0049, 0.1128)
     """
-    b, c, n, alpha = np.broadcast_arrays(*map(floats, (n10, n01, n, alpha)))
+    b, c, n, p1, p2, alpha = np.broadcast_arrays(*map(floats, (n10, n01, n, p1, p2, alpha)))
     m = b + c
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(n > 0, _p_value(m, np.minimum(b, c)), np.nan)

@@ -8,8 +8,8 @@ from scipy import special
 
 from engine.significance._common import POWER, Array, Outcome, floats, z_critical
 
-# Newton steps for the noncentrality of the power: the start is within ~1e-7 of the root and every
-# step at least squares the error, so the loop ends after two or three.
+# Newton steps for the noncentrality of the power: the start is within ~1e-7 of the root (in power)
+# and one step brings it to rounding, so the loop ends after one or two; the bound is a safeguard.
 _NEWTON_STEPS = 8
 
 
@@ -26,13 +26,17 @@ def _noncentrality(df: Array, alpha: Array) -> Array:
     crit = special.stdtrit(df, 1 - alpha / 2)
     # The upper tail alone reaches POWER a little later than both tails together: start there.
     nc = special.nctdtrinc(df, 1 - POWER, crit)
-    for _ in range(_NEWTON_STEPS):
-        h = 1e-6 * nc
-        slope = (_t_power(df, nc + h, crit) - _t_power(df, nc - h, crit)) / (2 * h)
-        step = (_t_power(df, nc, crit) - POWER) / slope
-        nc = nc - step
-        if not np.any(np.abs(step) > 1e-13 * nc):
-            break
+    todo = np.flatnonzero(np.isfinite(nc))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(_NEWTON_STEPS):
+            # Only rows whose power is not yet POWER to rounding take another (costly) step.
+            gap = _t_power(df[todo], nc[todo], crit[todo]) - POWER
+            todo, gap = todo[np.abs(gap) > 1e-13], gap[np.abs(gap) > 1e-13]
+            if todo.size == 0:
+                break
+            h = 1e-7 * nc[todo]
+            slope = (_t_power(df[todo], nc[todo] + h, crit[todo]) - POWER - gap) / h
+            nc[todo] -= gap / slope
     return nc
 
 
@@ -41,7 +45,15 @@ def t_mde(se: Array, df: Array, alpha: Array | float) -> Array:
 
     The noncentral t of the test's own degrees of freedom at the ``alpha`` passed, both tails
     counted: ``D = nc * se`` with ``nc`` solving ``P(|T(df, nc)| > t_{1-alpha/2, df}) = POWER``.
-    NaN where ``se`` is 0 or undefined or ``df < 1``.
+    (The normal-quantile shortcut ``(t_{1-alpha/2} + t_POWER) * se`` is far too small at few
+    degrees of freedom: 14.1 instead of 16.3 standard errors at df = 1.)
+
+    Args:
+        se: standard error of the difference; df: the test's degrees of freedom (Welch's need not
+            be integers); alpha: significance level, one or one per row.
+
+    Returns:
+        The MDE in the unit of the difference; NaN where ``se`` is 0 or undefined or ``df < 1``.
 
     >>> round(float(t_mde(np.array([1.0]), np.array([1.0]), 0.05)[0]), 3)
     16.334
