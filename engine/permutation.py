@@ -24,7 +24,7 @@ row; rows with no data (or non-finite values) are NaN throughout.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain, combinations
 
 import numpy as np
@@ -40,8 +40,9 @@ Limits = tuple[Array | float, Array | float]
 # SciPy permutation_test's relative tolerance: a permuted statistic within 100 machine epsilons of
 # the observed one counts as equal to it (in both tails).
 _GAMMA = 100 * float(np.finfo(np.float64).eps)
-# Elements in one work array (rows x permutations, or permutations x items): 32 MB of float64.
-_BLOCK = 1 << 22
+# Elements in one work array (rows x permutations, or permutations x items): 8 MB of float64. A
+# call holds a handful of them at once, whatever the number of rows.
+_BLOCK = 1 << 20
 
 
 def sign_flip(
@@ -88,13 +89,13 @@ def sign_flip(
     with np.errstate(divide="ignore", invalid="ignore"):
         effect = np.where(sd > 0, mean / sd, np.nan)
 
-    def plan(size: Hashable) -> tuple[int, int, float, Sums]:
-        k = int(size)  # type: ignore[call-overload]
+    def plan(key: tuple[int, ...]) -> tuple[int, int, float, Sums]:
+        (k,) = key
         if k <= exact_max:
             return 2**k, 0, 2 / k, lambda z: _all_flips(z)
         return resamples, 1, 2 / k, lambda z: _random_flips(z, resamples, seed)
 
-    keys = [int(k) if good else None for k, good in zip(n, ok, strict=True)]
+    keys = [(int(k),) if good else None for k, good in zip(n, ok, strict=True)]
     p, lo, hi = _invert_groups(rows, keys, mean, plan, alpha_, low, high)
     return Outcome(mean, p, lo, hi, effect, np.full(len(rows), np.nan))
 
@@ -138,8 +139,13 @@ def two_sample(
         raise ValueError(f"{len(baseline)} baseline rows but {len(candidate)} candidate rows")
     xs, ys = [_row(b) for b in baseline], [_row(c) for c in candidate]
     alpha_, low, high = _settings(alpha, limits, len(xs), resamples)
-    ok = np.array([x.size > 0 and y.size > 0 and bool(np.isfinite(x).all() and np.isfinite(y).all())
-                   for x, y in zip(xs, ys, strict=True)], dtype=bool)  # fmt: skip
+    ok = np.array(
+        [
+            x.size > 0 and y.size > 0 and bool(np.isfinite(x).all() and np.isfinite(y).all())
+            for x, y in zip(xs, ys, strict=True)
+        ],
+        dtype=bool,
+    )
     n1 = np.array([x.size for x in xs], dtype=np.float64)
     n2 = np.array([y.size for y in ys], dtype=np.float64)
     diff = np.array([y.mean() - x.mean() if good else np.nan for x, y, good in zip(xs, ys, ok, strict=True)])
@@ -149,8 +155,8 @@ def two_sample(
         pooled = np.sqrt(ss / (n1 + n2 - 2))
         effect = np.where(ok & (pooled > 0), diff / pooled, np.nan)
 
-    def plan(key: Hashable) -> tuple[int, int, float, Sums]:
-        k1, k2 = key  # type: ignore[misc]
+    def plan(key: tuple[int, ...]) -> tuple[int, int, float, Sums]:
+        k1, k2 = key
         scale = 1 / k1 + 1 / k2
         count = math.comb(k1 + k2, k1)
         if count <= exact_max:
@@ -185,22 +191,25 @@ def _settings(alpha: float | Array, limits: Limits | None, size: int, resamples:
     if resamples < 1:
         raise ValueError("resamples must be at least 1")
     low, high = (-np.inf, np.inf) if limits is None else limits
-    return (alpha_, np.broadcast_to(np.asarray(low, dtype=np.float64), (size,)),
-            np.broadcast_to(np.asarray(high, dtype=np.float64), (size,)))  # fmt: skip
+    return (
+        alpha_,
+        np.broadcast_to(np.asarray(low, dtype=np.float64), (size,)),
+        np.broadcast_to(np.asarray(high, dtype=np.float64), (size,)),
+    )
 
 
 def _invert_groups(
     rows: list[Array],
-    keys: list[Hashable | None],
+    keys: Sequence[tuple[int, ...] | None],
     observed: Array,
-    plan: Callable[[Hashable], tuple[int, int, float, Sums]],
+    plan: Callable[[tuple[int, ...]], tuple[int, int, float, Sums]],
     alpha: Array,
     low: Array,
     high: Array,
 ) -> tuple[Array, Array, Array]:
     """p-values and interval ends of all rows; rows with the same key share one set of permutations."""
     p, lo, hi = (np.full(len(rows), np.nan) for _ in range(3))
-    groups: dict[Hashable, list[int]] = {}
+    groups: dict[tuple[int, ...], list[int]] = {}
     for i, key in enumerate(keys):
         if key is not None:
             groups.setdefault(key, []).append(i)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -17,14 +18,20 @@ UNIT = (np.array(-1.0), np.array(1.0))  # limits of a difference of [0, 1] score
 
 def _scipy_paired(d: np.ndarray) -> float:
     x, y = d, np.zeros_like(d)  # x - y = d
-    res = stats.permutation_test((x, y), lambda x, y: np.mean(x - y), permutation_type="samples",
-                                 n_resamples=np.inf, alternative="two-sided")  # fmt: skip
+    res = stats.permutation_test(
+        (x, y), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=np.inf, alternative="two-sided"
+    )
     return float(res.pvalue)
 
 
 def _scipy_unpaired(baseline: np.ndarray, candidate: np.ndarray) -> float:
-    res = stats.permutation_test((candidate, baseline), lambda x, y: np.mean(x) - np.mean(y),
-                                 permutation_type="independent", n_resamples=np.inf, alternative="two-sided")  # fmt: skip
+    res = stats.permutation_test(
+        (candidate, baseline),
+        lambda x, y: np.mean(x) - np.mean(y),
+        permutation_type="independent",
+        n_resamples=np.inf,
+        alternative="two-sided",
+    )
     return float(res.pvalue)
 
 
@@ -80,13 +87,36 @@ def test_two_sample_exact_matches_scipy() -> None:
         assert res.statistic[i] == pytest.approx(np.mean(c) - np.mean(b), abs=1e-15)
 
 
+def _rational_paired(d: np.ndarray) -> float:
+    """Exact p-value with the differences read as the fractions they stand for (0.1 as 1/10)."""
+    q = [Fraction(float(v)).limit_denominator(1000) for v in d]
+    null = [sum(-v if code >> i & 1 else v for i, v in enumerate(q)) for code in range(2 ** len(q))]
+    tails = min(sum(s <= sum(q) for s in null), sum(s >= sum(q) for s in null))
+    return min(1.0, 2 * tails / len(null))
+
+
+def test_ties_on_paper_count_as_ties() -> None:
+    """Where SciPy's answer hinges on rounding, ours is the one for the fractions meant.
+
+    The differences below sum to 0 on paper, but np.mean gives 9e-18; SciPy's tolerance (relative to
+    that) misses the tie and reports 0.96875. A sum within its own rounding error of 0 is a tie here.
+    """
+    d = np.array([0.2, -0.1, -0.3, 0.2, 0.1, -0.1])
+    assert _scipy_paired(d) == 0.96875
+    assert perm.sign_flip([d]).p_value[0] == 1.0 == _rational_paired(d)
+    rows = [RNG.integers(-3, 4, int(RNG.integers(2, 10))) / 10 for _ in range(60)]
+    rows += [RNG.integers(-2, 3, int(RNG.integers(2, 10))) / 3 for _ in range(60)]
+    res = perm.sign_flip(rows)
+    assert res.p_value.tolist() == [_rational_paired(d) for d in rows]
+
+
 # --- the interval is the inverted test ---------------------------------------------------------------
 
 
 def _check_inverted(res: sig.Outcome, alphas: np.ndarray) -> None:
     """The exact rule: 0 lies in [ci_low, ci_high] exactly when p > alpha (the test does not reject)."""
     ok = ~np.isnan(res.p_value)
-    inside = (res.ci_low <= 0) & (0 <= res.ci_high)
+    inside = (res.ci_low <= 0) & (res.ci_high >= 0)
     np.testing.assert_array_equal(inside[ok], (res.p_value > alphas)[ok])
     assert np.all(res.ci_low[ok] <= res.ci_high[ok])
 
@@ -97,8 +127,13 @@ def test_sign_flip_interval_excludes_zero_exactly_when_rejected(exact_max: int, 
     rows = _paired_rows(240)
     base = perm.sign_flip(rows, exact_max=exact_max, resamples=999)
     # Alphas at the discrete p-values themselves (p == alpha: rejected) and beside them.
-    for alphas in (np.full(len(rows), 0.05), np.full(len(rows), 0.2), np.clip(base.p_value, 1e-3, 0.99),
-                   np.clip(base.p_value * (1 + 1e-9), 1e-3, 0.99), RNG.uniform(0.01, 0.5, len(rows))):  # fmt: skip
+    for alphas in (
+        np.full(len(rows), 0.05),
+        np.full(len(rows), 0.2),
+        np.clip(base.p_value, 1e-3, 0.99),
+        np.clip(base.p_value * (1 + 1e-9), 1e-3, 0.99),
+        RNG.uniform(0.01, 0.5, len(rows)),
+    ):
         res = perm.sign_flip(rows, alphas, limits=limits, exact_max=exact_max, resamples=999)
         np.testing.assert_array_equal(res.p_value, base.p_value)
         _check_inverted(res, alphas)
@@ -130,7 +165,7 @@ def test_two_sample_interval_excludes_zero_exactly_when_rejected(exact_max: int)
 def _brute_paired(d: np.ndarray, delta: float) -> float:
     """p(delta) straight from the definition: all sign patterns of d - delta, SciPy's comparisons."""
     x = d - delta
-    signs = 1 - 2 * ((np.arange(2 ** x.size)[:, None] >> np.arange(x.size)) & 1)
+    signs = 1 - 2 * ((np.arange(2**x.size)[:, None] >> np.arange(x.size)) & 1)
     null, t = (signs * x).mean(1), x.mean()
     gamma = 100 * np.finfo(float).eps * abs(t)
     return min(1.0, 2 * min(np.mean(null <= t + gamma), np.mean(null >= t - gamma)))
@@ -187,8 +222,13 @@ def test_sign_flip_monte_carlo_interval_matches_grid() -> None:
     res = perm.sign_flip([d], 0.05, seed=7)
     lo, hi = float(res.ci_low[0]), float(res.ci_high[0])
     assert lo < np.mean(d) < hi
-    _assert_grid(lambda delta: perm.sign_flip([d - delta], 0.05, seed=7).p_value[0], lo, hi, 0.05,
-                 np.linspace(lo - 0.5, hi + 0.5, 301))  # fmt: skip
+    _assert_grid(
+        lambda delta: perm.sign_flip([d - delta], 0.05, seed=7).p_value[0],
+        lo,
+        hi,
+        0.05,
+        np.linspace(lo - 0.5, hi + 0.5, 301),
+    )
 
 
 @pytest.mark.parametrize(
@@ -263,7 +303,9 @@ def test_effect_sizes_by_hand() -> None:
     d = np.array([0.5, -0.25, 1.0, 0.75])
     assert perm.sign_flip([d]).effect_size[0] == pytest.approx(d.mean() / d.std(ddof=1))
     b, c = np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0, 5.0])
-    ref = sig.student_t(*([np.array([v])] for v in (3, 2.0, 1.0)), *([np.array([v])] for v in (4, 3.5, np.var(c, ddof=1))))
+    ref = sig.student_t(
+        *([np.array([v])] for v in (3, 2.0, 1.0)), *([np.array([v])] for v in (4, 3.5, np.var(c, ddof=1)))
+    )
     assert perm.two_sample([b], [c]).effect_size[0] == pytest.approx(ref.effect_size[0])
 
 
@@ -297,7 +339,11 @@ def test_monte_carlo_reproducible_and_close_to_exact() -> None:
     d = RNG.integers(-1, 3, 30).astype(float)  # n = 30 > exact_max: 9,999 random patterns
     first = perm.sign_flip([d], seed=3)
     again = perm.sign_flip([RNG.normal(size=17), d, np.ones(40)], seed=3)
-    assert (first.p_value[0], first.ci_low[0], first.ci_high[0]) == (again.p_value[1], again.ci_low[1], again.ci_high[1])
+    assert (first.p_value[0], first.ci_low[0], first.ci_high[0]) == (
+        again.p_value[1],
+        again.ci_low[1],
+        again.ci_high[1],
+    )
     exact = _exact_integer_p(d)
     se = math.sqrt(exact * (1 - exact) / 9_999) * 2
     assert abs(first.p_value[0] - exact) < 5 * se + 2 / 10_000

@@ -346,7 +346,8 @@ def test_z_test_interval_matches_scipy_norm() -> None:
 
 def test_z_test_without_standard_error_is_undefined() -> None:
     """A combined standard error of 0 or NaN gives NaN everywhere, not p = 0 and a point interval."""
-    res = sig.z_test(_rows([0.5, 0.5, 0.5]), _rows([0.0, np.nan, 0.0])[0], np.array([0.4, 0.4, 0.5]), np.zeros(3))
+    value1, se1, value2, se2 = _rows([0.5, 0.5, 0.5], [0.0, np.nan, 0.0], [0.4, 0.4, 0.5], [0.0, 0.0, np.nan])
+    res = sig.z_test(value1, se1, value2, se2)
     for field in sig.Outcome._fields:
         assert np.isnan(getattr(res, field)).all(), field
 

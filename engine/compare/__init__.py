@@ -1,0 +1,204 @@
+"""Compare candidate models with their baselines, overall and per category or benchmark.
+
+For each pair of models, each metric and each scope (``overall``, every shared ``category`` or
+``benchmark``), :func:`compare` reports both sides' items, the items they share, means, the
+difference (candidate - baseline), a direction that knows whether lower is better, a test, its
+p-value, an interval from the same test, one-sided bounds for the gate, an effect size and the
+minimum detectable difference (README, "Statistics and comparisons").
+
+The rules that keep the verdicts honest:
+
+- The item is the unit: repeated answers to an item are averaged first (``engine.compare_sql``).
+- Like for like: paired tests run on the shared items. When those cover less than ``overlap`` of
+  either side, the row says ``partial overlap`` and carries the unpaired result on all items beside
+  it; the gate never passes such a row.
+- The family: per pair and metric, the overall row is the primary result at alpha (not adjusted);
+  category and benchmark rows are adjusted within their pair and metric, and a row with the same
+  items as the overall row (or as another row) is not tested again.
+- Small or degenerate samples get exact tests: McNemar for 0/1 items, sign-flip and two-group
+  permutation tests below ``LARGE_N`` items or without spread, never p = 0 from a handful of items.
+
+Test choice under ``test="auto"``: shared items: McNemar (0/1), paired t (``LARGE_N`` items or
+more with spread), else the sign-flip test; no shared item: the Miettinen-Nurminen score test
+(0/1), Welch's t (``LARGE_N`` items a side with spread), else the permutation test. Reported
+aggregates get a z-test. ``student`` is the original SO8T scripts' test: unpaired, pooled
+variance, every answer counted as independent.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from engine.compare import sql as q
+from engine.compare.families import LARGE_N, run_tests
+from engine.compare.rows import add_unshared, assemble
+from engine.errors import AnalysisError
+from engine.pairs import Rule, default_pairs, pairs_from_rules
+from engine.schema import _COMPARISON_COLUMNS, SCORES
+from engine.settings import Settings, merge
+from engine.stats import quiet
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from engine.warehouse import Warehouse
+
+__all__ = ["COLUMNS", "KEEP_ANALYSES", "LARGE_N", "assemble", "compare", "run_tests", "save"]
+
+COLUMNS = tuple(name for name, _, _ in _COMPARISON_COLUMNS)
+# Comparison batches kept on disk; the views read only the newest, older ones are history.
+KEEP_ANALYSES = 3
+_CLUSTER_COLUMNS = frozenset(SCORES.names) - {"score", "model", "metric"}
+
+
+def compare(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings | None = None,
+    *,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    default_by: Sequence[str] = ("category",),
+    **options: Any,
+) -> pl.DataFrame:
+    """Compare candidates with baselines; one row per pair, metric and scope.
+
+    Args:
+        con: a connection from ``engine.warehouse.connect``.
+        settings: the analysis (``engine.settings``); ``options`` (any of its fields: ``baseline``,
+            ``candidate``, ``by``, ``test``, ``adjust``, ``alpha``, ``margin``, ``overlap``, ``cluster``,
+            ``exclude_sources``, ...) are merged over it. With no pair rule or pattern, every variant
+            is paired with its base model (``engine.pairs.default_pairs``).
+        pairs: exact (baseline, candidate) model names; replaces every pattern when given.
+        default_by: scopes besides ``overall`` when the settings name none.
+
+    Returns:
+        A frame with the columns of ``COLUMNS`` (see README, "Comparisons").
+    """
+    s = merge(settings or Settings(), **options)
+    if s.cluster is not None and s.cluster not in _CLUSTER_COLUMNS:
+        raise AnalysisError(f"cannot cluster on {s.cluster!r}: not a column of scores")
+    scopes = s.scopes(default_by)
+    models = con.sql("SELECT model, model_base, quantization FROM models ORDER BY model").pl()
+    pair_list = _resolve_pairs(models, s.pair_rules, pairs)
+    pair_frame = pl.DataFrame(
+        {
+            "pair_id": range(len(pair_list)),
+            "baseline": [b for b, _ in pair_list],
+            "candidate": [c for _, c in pair_list],
+        },
+        schema={"pair_id": pl.Int64, "baseline": pl.String, "candidate": pl.String},
+    )
+    names = sorted({m for p in pair_list for m in p})
+    excluded = _excluded_runs(con, s.exclude_sources)
+    registered = {
+        "_eh_pairs": pair_frame,
+        "_eh_models": pl.DataFrame({"model": names}, schema={"model": pl.String}),
+        "_eh_excluded": pl.DataFrame({"run_id": excluded}, schema={"run_id": pl.String}),
+    }
+    for name, frame in registered.items():
+        con.register(name, frame.to_arrow())
+
+    def fetch(need: pl.DataFrame, paired: bool) -> dict[int, np.ndarray]:
+        con.register("_eh_need", need.to_arrow())
+        try:
+            got = con.sql(q.values_sql(s.cluster, paired)).fetchall()
+        finally:
+            con.unregister("_eh_need")
+        return {row: np.asarray(v, dtype=np.float64) for row, v in got}
+
+    try:
+        with quiet(con):
+            items = con.sql(q.items_sql(s.cluster)).pl()
+            paired = con.sql(q.paired_sql(s.cluster)).pl()
+            reported = con.sql(q.METRICS_SQL).pl()
+            answers = con.sql(q.ANSWERS_SQL).pl() if s.test == "student" else None
+            metrics_of = dict(con.sql(q.METRIC_NAMES_SQL).fetchall())
+            rows = assemble(pair_frame, items, paired, reported, answers, scopes)
+            rows = add_unshared(rows, pair_frame, metrics_of)
+            return run_tests(rows, s, fetch).select(COLUMNS)
+    finally:
+        for name in registered:
+            con.unregister(name)
+
+
+def _resolve_pairs(
+    models: pl.DataFrame, rules: Sequence[Rule], pairs: Sequence[tuple[str, str]] | None
+) -> list[tuple[str, str]]:
+    names = models["model"].to_list()
+    if pairs is not None:
+        missing = sorted({m for p in pairs for m in p} - set(names))
+        if missing:
+            raise AnalysisError(f"no such model: {', '.join(missing)}", hint="`evalhouse models` lists them")
+        out = [(b, c) for b, c in pairs if b != c]
+    elif rules:
+        out = pairs_from_rules(names, rules)
+    else:
+        bases = {r["model"]: (r["model_base"], r["quantization"]) for r in models.iter_rows(named=True)}
+        out = default_pairs(names, bases)
+    if not out:
+        hint = (
+            "no model matches those patterns; `evalhouse models` lists the names"
+            if rules
+            else "no model shares its model_base with another; name pairs with --baseline and --candidate"
+        )
+        raise AnalysisError("no pairs of models to compare", hint=hint)
+    return out
+
+
+def _excluded_runs(con: duckdb.DuckDBPyConnection, patterns: Sequence[str]) -> list[str]:
+    if not patterns:
+        return []
+    runs = con.sql("SELECT run_id, source_path FROM runs").fetchall()
+    return [r for r, path in runs if any(fnmatch.fnmatchcase(path, p) for p in patterns)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing results back to the warehouse
+# ---------------------------------------------------------------------------------------------
+
+
+def save(wh: Warehouse, frame: pl.DataFrame) -> str:
+    """Store a comparison as the warehouse's current analysis; return its analysis id.
+
+    The rows go into a batch of their own (committed by rename, under the write lock, like an
+    ingest); the ``comparisons`` and ``category_comparisons`` views show only the newest analysis,
+    so a new compare replaces the previous results. Older comparison batches beyond
+    ``KEEP_ANALYSES`` are deleted.
+    """
+    import pyarrow.parquet as pq
+
+    from engine.schema import COMPARISONS
+    from engine.warehouse import Batch, lock
+
+    with lock(wh):
+        batch = Batch(wh)
+        try:
+            stamped = frame.with_columns(
+                pl.lit(batch.batch_id).alias("analysis_id"),
+                pl.lit(datetime.now(UTC)).dt.cast_time_unit("us").alias("analysis_time"),
+            )
+            table = stamped.select(COMPARISONS.names).to_arrow().cast(COMPARISONS.arrow_schema())
+            pq.write_table(table, batch.staging / "comparisons.parquet", compression="zstd")
+            batch.commit()
+        except BaseException:
+            batch.abort()
+            raise
+        _prune(wh)
+    return batch.batch_id
+
+
+def _prune(wh: Warehouse) -> None:
+    """Delete all but the newest ``KEEP_ANALYSES`` batches that hold only comparison results."""
+    only_comparisons = [
+        d
+        for d in wh.batch_dirs()
+        if (files := list(d.iterdir())) and all(f.name.startswith("comparisons") for f in files)
+    ]
+    for d in only_comparisons[:-KEEP_ANALYSES]:
+        shutil.rmtree(d, ignore_errors=True)
