@@ -13,8 +13,18 @@ the upper tail exactly when ``delta`` is at or above its critical value and in t
 at or below, so ``p(delta)`` is a step function and the interval's ends are order statistics of the
 critical values, exact rather than bisected.
 
+Ties: a permuted statistic equal to the observed one counts in both tails. Equal means within
+SciPy's tolerance (100 machine epsilons of the observed statistic) or, beyond SciPy, a difference of
+sums within its own rounding error of 0, so that values equal on paper (0.1 + 0.2 - 0.3) tie even
+when the observed statistic is near 0 and SciPy's tolerance with it. The p-values therefore equal
+SciPy's except where SciPy's answer hinges on rounding; there they are those of the fractions the
+data stand for.
+
 Every function returns an :class:`engine.significance.Outcome` of float arrays, one element per
-row; rows with no data (or non-finite values) are NaN throughout.
+row; rows with no data (or non-finite values) are NaN throughout. Rows of the same size share their
+permutations, and sums are added in an order fixed by the row alone, so a row gets the same result
+alone or in a batch. Memory is bounded by blocks of about a million elements, except that an exact
+sign-flip row needs ``2**n`` values at once (``exact_max`` 16: half a megabyte).
 
 >>> r = sign_flip([np.array([-0.25, -0.25])], limits=(np.array([-1.0]), np.array([1.0])))
 >>> float(r.p_value[0]), float(r.ci_low[0]), float(r.ci_high[0])
@@ -57,7 +67,8 @@ def sign_flip(
     """Paired sign-flip permutation test of the mean difference, one row per array of differences.
 
     Exact over all ``2**n`` sign patterns when ``n <= exact_max`` (the p-value equals scipy
-    ``permutation_test((d, 0 * d), lambda x, y: np.mean(x - y), permutation_type='samples')``);
+    ``permutation_test((d, 0 * d), lambda x, y: np.mean(x - y), permutation_type='samples')``
+    up to the handling of ties on paper, see the module's docstring);
     otherwise ``resamples`` random patterns, the observed one counted as in SciPy,
     ``(1 + count) / (1 + resamples)`` per tail. Random patterns depend only on ``seed`` and ``n``,
     so a row gets the same result alone or in a batch. Two-sided: ``min(1, 2 * smaller tail)``.
@@ -114,7 +125,8 @@ def two_sample(
 
     Exact over all ``comb(n1 + n2, n1)`` assignments of the pooled items to the two groups when there
     are at most ``exact_max`` of them (the p-value equals scipy ``permutation_test((candidate,
-    baseline), lambda x, y: np.mean(x) - np.mean(y), permutation_type='independent')``); otherwise
+    baseline), lambda x, y: np.mean(x) - np.mean(y), permutation_type='independent')``, ties as
+    for :func:`sign_flip`); otherwise
     ``resamples`` random assignments, counted as in :func:`sign_flip`.
 
     Args:
@@ -150,7 +162,8 @@ def two_sample(
     n2 = np.array([y.size for y in ys], dtype=np.float64)
     diff = np.array([y.mean() - x.mean() if good else np.nan for x, y, good in zip(xs, ys, ok, strict=True)])
     # A group of one has no variance of its own but still counts in the pooled estimate.
-    ss = np.array([(x.size - 1) * _sd(x) ** 2 + (y.size - 1) * _sd(y) ** 2 for x, y in zip(xs, ys, strict=True)])
+    ss = np.array([(x.size - 1) * _sd(x) ** 2 + (y.size - 1) * _sd(y) ** 2 if good else np.nan
+                   for x, y, good in zip(xs, ys, ok, strict=True)])  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
         pooled = np.sqrt(ss / (n1 + n2 - 2))
         effect = np.where(ok & (pooled > 0), diff / pooled, np.nan)

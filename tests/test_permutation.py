@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from itertools import combinations
 
 import numpy as np
 import pytest
@@ -175,7 +176,7 @@ def _brute_unpaired(b: np.ndarray, c: np.ndarray, delta: float) -> float:
     pooled = np.concatenate([c - delta, b])
     t = np.mean(c - delta) - np.mean(b)
     null = []
-    for chosen in __import__("itertools").combinations(range(pooled.size), c.size):
+    for chosen in combinations(range(pooled.size), c.size):
         mask = np.zeros(pooled.size, bool)
         mask[list(chosen)] = True
         null.append(pooled[mask].mean() - pooled[~mask].mean())
@@ -245,6 +246,20 @@ def test_two_sample_interval_matches_brute_force_grid(b: np.ndarray, c: np.ndarr
     assert res.p_value[0] == pytest.approx(_brute_unpaired(b, c, 0.0), abs=1e-12)
 
 
+def test_two_sample_monte_carlo_interval_matches_grid() -> None:
+    b, c = RNG.normal(0.0, 1.0, 15), RNG.normal(0.8, 1.0, 12)  # C(27, 12) > exact_max
+    res = perm.two_sample([b], [c], 0.1, seed=2, resamples=1_999)
+    lo, hi = float(res.ci_low[0]), float(res.ci_high[0])
+    assert lo < np.mean(c) - np.mean(b) < hi
+    _assert_grid(
+        lambda delta: perm.two_sample([b], [c - delta], 0.1, seed=2, resamples=1_999).p_value[0],
+        lo,
+        hi,
+        0.1,
+        np.linspace(lo - 0.5, hi + 0.5, 201),
+    )
+
+
 # --- hand-checked edge cases -------------------------------------------------------------------------
 
 
@@ -286,7 +301,9 @@ def test_empty_and_non_finite_rows_are_nan() -> None:
     for field in res[:5]:
         assert np.isnan(field[:2]).all()
     assert res.p_value[2] == 0.5
-    two = perm.two_sample([np.array([]), np.array([1.0])], [np.array([1.0]), np.array([np.inf])])
+    two = perm.two_sample(
+        [np.array([]), np.array([1.0]), np.full(2, np.inf)], [np.ones(1), np.array([np.inf]), np.ones(3)]
+    )
     assert all(np.isnan(field).all() for field in two)
     assert perm.sign_flip([]).p_value.shape == (0,)
 
@@ -379,6 +396,19 @@ def test_blocks_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
     for got, want in ((perm.sign_flip(rows, limits=UNIT), whole), (perm.two_sample(b, c), whole2)):
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
+
+
+def test_a_row_gets_the_same_result_alone_or_in_a_batch() -> None:
+    rows = _paired_rows(24, top=30)
+    batch = perm.sign_flip(rows, limits=UNIT, resamples=999)
+    for i, row in enumerate(rows):
+        alone = perm.sign_flip([row], limits=UNIT, resamples=999)
+        assert [f[i] for f in batch[:5]] == pytest.approx([f[0] for f in alone[:5]], abs=0, nan_ok=True)
+    b, c = [RNG.normal(0, 1, 9) for _ in range(4)], [RNG.normal(0.5, 1, 10) for _ in range(4)]
+    pairs = perm.two_sample(b, c, exact_max=100, resamples=999)
+    for i in range(4):
+        alone = perm.two_sample([b[i]], [c[i]], exact_max=100, resamples=999)
+        assert [f[i] for f in pairs[:5]] == [f[0] for f in alone[:5]]
 
 
 def test_bad_arguments() -> None:

@@ -311,3 +311,9 @@ def test_mde_is_the_noncentral_t_one(put_scores) -> None:
     sd = np.std(cand - base, ddof=1)
     effect = TTestPower().solve_power(nobs=40, alpha=0.05, power=0.8, alternative="two-sided")
     assert r["mde"] == pytest.approx(effect * sd, rel=1e-3)
+
+
+def test_a_forced_t_test_without_spread_gives_no_p(put_scores) -> None:
+    wh = put_scores(_items("base", [0.5, 0.75, 0.6]) + _items("cand", [0.25, 0.5, 0.35]))
+    r = _overall(_compare(wh, "-b", "base", "-c", "cand", "--by", "none", "--test", "paired"))
+    assert r["p_value"] is None and r["ci_low"] is None and "zero variance: the t-test is undefined" in r["note"]

@@ -61,10 +61,10 @@ def notes(rows: pl.DataFrame, a: dict[str, np.ndarray], chosen: np.ndarray, usab
             parts_i.append("unpaired z-test on reported aggregates (value, stderr)")
         if t == "z" and np.isnan(res["p_value"][i]):
             parts_i.append("no test: reported standard errors missing or 0")
-        if usable[i] and t not in ("", "z") and np.isnan(res["p_value"][i]) and dup_of[i] < 0:
-            parts_i.append("no p-value: too few items, or no variance and no difference")
         if t in ("paired", "welch", "student") and usable[i] and np.isnan(res["statistic"][i]):
             parts_i.append("zero variance: the t-test is undefined")
+        elif usable[i] and t not in ("", "z") and np.isnan(res["p_value"][i]) and dup_of[i] < 0:
+            parts_i.append("no p-value: too few items, or no variance and no difference")
         if (a["mean_b"][i] == 0 or (t in _PAIRED and a["pmean_b"][i] == 0)) and a["comparable"][i]:
             parts_i.append("relative change undefined: baseline mean is 0")
         notes.append("; ".join(dict.fromkeys(parts_i)) or None)
