@@ -471,6 +471,8 @@ def degradation(frame: pl.DataFrame, *, limit: int = 40) -> alt.LayerChart:
     Returns:
         The chart, most negative difference at the top.
     """
+    # A pair with no metric in common has no difference to draw (its row says why in the tables).
+    frame = frame.filter(pl.col("metric").is_not_null())
     frame = _clean(frame).with_columns(pair_label(frame), classify(frame))
     if frame["metric"].n_unique() > 1:
         frame = frame.with_columns(

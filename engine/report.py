@@ -495,7 +495,7 @@ def _compare_table(frame: pl.DataFrame, *, scope: bool) -> Table:
             [
                 r["baseline"],
                 r["candidate"],
-                r["metric"],
+                r["metric"] or "(none in common)",
                 *([r["category"] or ""] if scope else []),
                 f"{r['n_baseline']} / {r['n_candidate']} / {r['n_paired']}",
                 _f(r["mean_baseline"]),

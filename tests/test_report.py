@@ -179,3 +179,12 @@ def test_cli_report_errors(built, wh, tmp_path):
     assert res.exit_code == 1
     assert "Error: no scores for metric 'nope'" in res.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing written on failure
+
+
+def test_report_lists_a_pair_with_no_metric_in_common(put_scores, tmp_path):
+    rows = [{"model": "m", "score": s, "metric": "acc", "item_id": f"q{i}"} for i, s in enumerate([1.0, 0.0, 1.0])]
+    rows += [{"model": "m-q4km", "score": s, "metric": "f1", "item_id": f"q{i}"} for i, s in enumerate([0.4, 0.5])]
+    wh = put_scores(rows)
+    result = build_report(wh, tmp_path / "r", fmt="both")
+    md = result.markdown.read_text(encoding="utf-8")
+    assert "(none in common)" in md and result.html.read_text(encoding="utf-8").count("(none in common)") >= 1
