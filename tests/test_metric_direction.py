@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from engine.adapters.base import higher_is_better
+from engine.errors import AnalysisError
 from engine.settings import load
 
 HIGHER = ["acc", "acc_norm", "exact_match", "answer_accuracy", "correct_answer", "answer_f1", "f1", "bleu",
@@ -30,5 +33,5 @@ def test_metrics_section_sets_directions(tmp_path) -> None:
     path.write_text('[metrics]\nanswer_accuracy = "higher"\nrefusal_rate = "lower"\n', encoding="utf-8")
     assert dict(load(path).directions) == {"answer_accuracy": True, "refusal_rate": False}
     path.write_text('[metrics]\nrefusal_rate = "down"\n', encoding="utf-8")
-    with pytest.raises(Exception, match='metrics.refusal_rate must be "higher" or "lower"'):
+    with pytest.raises(AnalysisError, match=re.escape('metrics.refusal_rate must be "higher" or "lower"')):
         load(path)

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 from scipy import stats
-from statsmodels.stats.power import TTestPower
 from statsmodels.stats import proportion
+from statsmodels.stats.power import TTestPower
 
 from cli import main
 from engine.adapters.base import higher_is_better
