@@ -201,7 +201,8 @@ def build_report(
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "evalhouse": __version__,
         "pairs": _pairs_asked(settings),
-        "comparison": f"test {settings.test}; p-values {settings.adjust_name}; alpha {settings.alpha:g}",
+        "comparison": f"test {settings.test}; alpha {settings.alpha:g}; category rows {settings.adjust_name} "
+        f"within their pair and metric; overlap {settings.overlap:.0%}",
         "chart metric": metric,
     }
     if settings.exclude_sources:
@@ -355,8 +356,9 @@ def _summary(
     n_imp = sig.filter(pl.col("direction") == "improved").height
     items.append(
         [
-            f"{_count(pairs, 'pair')} compared, overall and per category ({_count(comparison.height, 'test')}, "
-            f"p-values {settings.adjust_name}, alpha {settings.alpha:g}): "
+            f"{_count(pairs, 'pair')} compared, overall and per category ({_count(comparison.height, 'row')}; "
+            f"overall rows at alpha {settings.alpha:g}, category rows {settings.adjust_name} within their pair "
+            f"and metric): "
             f"{_count(n_deg, 'significant degradation')} and "
             f"{_count(n_imp, 'significant improvement')}; {_count(not_comparable.height, 'pair')} not comparable."
         ]

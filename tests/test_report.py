@@ -163,7 +163,8 @@ def test_cli_report(built, tmp_path):
     assert res.exit_code == 0, res.output
     assert f"wrote {tmp_path / 'r' / 'report.html'}" in res.output
     doc = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
-    assert "p-values not adjusted, alpha 0.1)" in doc and "primary results at alpha 0.1 (not adjusted)" in doc
+    assert "overall rows at alpha 0.1, category rows not adjusted within their pair" in doc
+    assert "primary results at alpha 0.1 (not adjusted)" in doc
     assert not (tmp_path / "r" / "report.md").exists() and not (tmp_path / "r" / "figures").exists()
     res = runner.invoke(main, ["report", "-w", str(built[0]), "--out", str(tmp_path / "x"), "--baseline", "nope"])
     assert res.exit_code == 1
