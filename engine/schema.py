@@ -164,14 +164,17 @@ _COMPARISON_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
                   "(`exact_match,strict-match`); NULL on a row saying the pair shares no metric."),
     ("scope", S, "`overall`, `category` or `benchmark`."),
     ("category", S, "The category, on category rows; NULL otherwise."),
-    ("benchmark", S, "The benchmark (`unknown` where the source has none), on benchmark rows; NULL otherwise."),
-    ("n_baseline", I64, "Baseline's items in scope (the unit of analysis; answers for `student`; values "
-                        "reported, for aggregate-only rows)."),
-    ("n_candidate", I64, "Candidate's items in scope."),
-    ("n_paired", I64, "Items both models answered (same benchmark, category, task, item, filter, metric)."),
+    ("benchmark", S, "The benchmark (`unknown` where the source has none), on benchmark rows and (the benchmark "
+                     "of the category) on category rows; NULL on overall rows."),
+    ("n_baseline", I64, "Baseline's units in scope: items (clusters with `--cluster`; answers for `student`; "
+                        "the reported n, for aggregate-only rows)."),
+    ("n_candidate", I64, "Candidate's units in scope."),
+    ("n_paired", I64, "Units both models answered (items matched on benchmark, category, task, item, filter, "
+                      "metric)."),
     ("n_answers_baseline", I64, "Baseline's scored answers behind its items (epochs, repeated runs)."),
     ("n_answers_candidate", I64, "Candidate's scored answers behind its items."),
-    ("coverage", F, "n_paired as a share of the larger side's items: 1 is like for like."),
+    ("coverage", F, "Shared items as a share of the larger side's items (items, whatever the unit): 1 is like "
+                    "for like."),
     ("mean_baseline", F, "Baseline mean over its items; over the paired items when the test is paired."),
     ("mean_candidate", F, "Candidate mean, on the same items."),
     ("diff", F, "mean_candidate - mean_baseline."),
@@ -188,15 +191,17 @@ _COMPARISON_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
                       "result. Category and benchmark rows: adjusted over the family named in `adjusted_over`."),
     ("adjusted_over", S, "The family p_adjusted was adjusted over: `primary` or `N rows of this pair and metric`."),
     ("significant", B, "p_adjusted < alpha; NULL when not tested."),
-    ("ci_low", F, "Lower bound of the interval of diff from the same test (1 - alpha; 1 - alpha/N, "
-                  "Bonferroni, on rows of a family of N)."),
+    ("ci_low", F, "Lower bound of the interval of diff from the same test: 1 - alpha on primary rows, "
+                  "1 - alpha/N (Bonferroni) on category/benchmark rows of a family of N unless --adjust none; "
+                  "NULL where the data have no spread."),
     ("ci_high", F, "Upper bound of that interval."),
     ("bound_low", F, "One-sided lower confidence bound of diff at the same level (what the gate reads)."),
     ("bound_high", F, "One-sided upper confidence bound of diff."),
     ("effect_size", F, "Cohen's d (d_z when paired) or Cohen's h (0/1 scores); NULL for z."),
     ("mde", F, "Minimum detectable difference at 80 % power at the row's alpha and n; NULL if no variance."),
     ("margin", F, "The gate's margin in score units for this row (NULL without a margin)."),
-    ("verdict", S, "`pass`, `regressed` or `inconclusive` under the margin (NULL without a margin)."),
+    ("verdict", S, "`pass`, `regressed` or `inconclusive` under the margin (NULL without a margin, and on the "
+                   "informational overall row of aggregate-only data)."),
     ("items_needed", I64, "Items per model that would decide an inconclusive row, if the observed "
                           "difference and spread held (80 % power)."),
     ("unpaired_test", S, "Partial overlap only: the unpaired test on all items of both sides."),

@@ -45,8 +45,8 @@ from engine.pairs import Rule
 
 CONFIG_FILE = "evalhouse.toml"
 SCOPES = ("overall", "category", "benchmark")
-TESTS = ("auto", "student", "welch", "paired", "sign-flip", "permutation", "mcnemar", "score", "fisher")
 ADJUST_METHODS = ("holm", "bh", "none")
+TESTS = ("auto", "student", "welch", "paired", "sign-flip", "permutation", "mcnemar", "score", "fisher")
 DIRECTIONS = {"higher": True, "lower": False}
 
 
@@ -59,12 +59,6 @@ class Margin:
 
     def __str__(self) -> str:
         return f"{self.value * 100:g}%" if self.relative else f"{self.value:g}"
-
-    def absolute(self, baseline_mean: float | None) -> float:
-        """The margin in score units for a row whose baseline mean is ``baseline_mean``."""
-        if not self.relative:
-            return self.value
-        return self.value * abs(baseline_mean) if baseline_mean is not None else float("nan")
 
 
 @dataclass(frozen=True)

@@ -116,33 +116,54 @@ def test_compare_no_match_is_an_error(warehouse: str) -> None:
     assert "Hint:" in result.stderr
 
 
-def test_gate_regressed_exits_1_with_one_line_per_row(warehouse: str) -> None:
-    result = run("gate", "-w", warehouse, "-b", "m", "-c", "m-q4km", "--max-drop", "5", "--by", "category")
+@pytest.fixture
+def gate_wh(put_scores) -> str:
+    """40 math items and 40 chat items: q4km much worse on math, level on chat; 6 items of a third model."""
+    rng = np.random.default_rng(8)
+    math_b = rng.uniform(0.6, 0.95, 40)
+    chat_b = rng.uniform(0.4, 0.7, 40)
+    rows = _items("m", math_b.round(3).tolist(), "math") + _items("m", chat_b.round(3).tolist(), "chat")
+    rows += _items("m-q4km", (math_b - 0.3 + rng.normal(0, 0.05, 40)).round(3).tolist(), "math")
+    rows += _items("m-q4km", (chat_b + rng.normal(0, 0.01, 40)).round(3).tolist(), "chat")
+    rows += _items("n", [0.7, 0.72, 0.69, 0.71, 0.7, 0.68], "math") + _items(
+        "n-q8_0", [0.7, 0.71, 0.7, 0.71, 0.7, 0.69], "math"
+    )
+    return str(put_scores(rows).root)
+
+
+def test_gate_regressed_exits_1_with_one_line_per_row(gate_wh: str) -> None:
+    result = run("gate", "-w", gate_wh, "-b", "m", "-c", "m-q4km", "--max-drop", "5", "--by", "category")
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
-    # 11 items, every one worse: the exact sign-flip bound clears the margin; 3 chat items cannot.
-    assert lines[0].startswith("REGRESSED     m -> m-q4km  overall  score: 0.7927 -> 0.5309 (-33.0 %); upper bound")
-    assert "< -margin -0.0396" in lines[0] and lines[0].endswith("n 11 items (sign-flip)")
-    assert lines[1].startswith("INCONCLUSIVE  m -> m-q4km  category chat  score:")
+    assert lines[0].startswith("REGRESSED     m -> m-q4km  overall  score:") and "upper bound" in lines[0]
+    assert lines[0].endswith("n 80 items (paired)")
+    # chat: a difference of about 0 with tight bounds: within 5 % of its mean.
+    assert lines[1].startswith("PASS          m -> m-q4km  category chat  score:") and "lower bound" in lines[1]
     assert lines[2].startswith("REGRESSED     m -> m-q4km  category math  score:")
-    assert lines[3].startswith("gate: 0 pass, 2 regressed, 1 inconclusive (margin 5%")
+    assert lines[3].startswith("gate: 1 pass, 2 regressed, 0 inconclusive (margin 5%")
 
 
-def test_gate_passes_within_margin_and_never_on_a_handful_of_items(warehouse: str) -> None:
-    big = run("gate", "-w", warehouse, "-b", "m", "-c", "m-q4km", "--margin", "60%")
+def test_gate_passes_within_margin_and_never_on_a_handful_of_items(gate_wh: str) -> None:
+    big = run("gate", "-w", gate_wh, "-b", "m", "-c", "m-q4km", "--margin", "60%")
     assert big.exit_code == 0 and big.stdout.startswith("PASS          m -> m-q4km  overall")
-    assert "lower bound -0.3667 > -margin -0.4756" in big.stdout
-    # 4 items that barely differ: no test on 4 items can show non-inferiority at 1 %.
-    flat = run("gate", "-w", warehouse, "-b", "n", "-c", "n-q8_0", "--max-drop", "1")
-    assert flat.exit_code == 3 and flat.stdout.startswith("INCONCLUSIVE")
-    absolute = run("gate", "-w", warehouse, "-b", "m", "-c", "m-q4km", "--margin", "0.5", "--format", "json")
+    # 6 items that barely differ: no verdict from so few (the permutation test's assumptions).
+    flat = run("gate", "-w", gate_wh, "-b", "n", "-c", "n-q8_0", "--max-drop", "5")
+    assert (
+        flat.exit_code == 3 and flat.stdout.startswith("INCONCLUSIVE") and "about 30 items would decide" in flat.stdout
+    )
+    absolute = run("gate", "-w", gate_wh, "-b", "m", "-c", "m-q4km", "--margin", "0.5", "--format", "json")
     assert absolute.exit_code == 0
     assert [(r["verdict"], r["margin"]) for r in orjson.loads(absolute.stdout)] == [("pass", 0.5)]
+    # An absolute margin as wide as the 0..1 range is surely a percentage meant.
+    wide = run("gate", "-w", gate_wh, "-b", "m", "-c", "m-q4km", "--margin", "2")
+    assert wide.exit_code == 1 and "Error: margin 2 is in score units" in wide.stderr and "2%" in wide.stderr
 
 
 def test_gate_untestable_rows_are_inconclusive(warehouse: str) -> None:
     result = run("gate", "-w", warehouse, "-b", "z", "-c", "n", "--max-drop", "5")
     assert result.exit_code == 3 and "not comparable: no item, category or benchmark in common" in result.stdout
+    forced = run("gate", "-w", warehouse, "-b", "z", "-c", "n", "--max-drop", "5", "--test", "welch")
+    assert forced.exit_code == 3 and "partial overlap: 0 shared" in forced.stdout
     missing = run("gate", "-w", warehouse, "-b", "z", "-c", "n")
     assert missing.exit_code == 1 and "Error: the gate needs a margin" in missing.stderr
     both = run("gate", "-w", warehouse, "-b", "z", "-c", "n", "--margin", "1%", "--max-drop", "1")

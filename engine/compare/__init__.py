@@ -8,7 +8,7 @@ minimum detectable difference (README, "Statistics and comparisons").
 
 The rules that keep the verdicts honest:
 
-- The item is the unit: repeated answers to an item are averaged first (``engine.compare_sql``).
+- The item is the unit: repeated answers to an item are averaged first (``engine.compare.sql``).
 - Like for like: paired tests run on the shared items. When those cover less than ``overlap`` of
   either side, the row says ``partial overlap`` and carries the unpaired result on all items beside
   it; the gate never passes such a row.
@@ -41,7 +41,7 @@ from engine.compare.families import LARGE_N, run_tests
 from engine.compare.rows import add_unshared, assemble
 from engine.errors import AnalysisError
 from engine.pairs import Rule, default_pairs, pairs_from_rules
-from engine.schema import _COMPARISON_COLUMNS, SCORES
+from engine.schema import _COMPARISON_COLUMNS
 from engine.settings import Settings, merge
 from engine.stats import quiet
 
@@ -55,7 +55,6 @@ __all__ = ["COLUMNS", "KEEP_ANALYSES", "LARGE_N", "assemble", "compare", "run_te
 COLUMNS = tuple(name for name, _, _ in _COMPARISON_COLUMNS)
 # Comparison batches kept on disk; the views read only the newest, older ones are history.
 KEEP_ANALYSES = 3
-_CLUSTER_COLUMNS = frozenset(SCORES.names) - {"score", "model", "metric"}
 
 
 def compare(
@@ -81,8 +80,11 @@ def compare(
         A frame with the columns of ``COLUMNS`` (see README, "Comparisons").
     """
     s = merge(settings or Settings(), **options)
-    if s.cluster is not None and s.cluster not in _CLUSTER_COLUMNS:
-        raise AnalysisError(f"cannot cluster on {s.cluster!r}: not a column of scores")
+    if s.cluster is not None and s.cluster not in q.CLUSTER_LEVELS:
+        raise AnalysisError(
+            f"cannot cluster a comparison on {s.cluster!r}",
+            hint=f"choose one of {', '.join(q.CLUSTER_LEVELS)} (units within a benchmark's item hierarchy)",
+        )
     scopes = s.scopes(default_by)
     models = con.sql("SELECT model, model_base, quantization FROM models ORDER BY model").pl()
     pair_list = _resolve_pairs(models, s.pair_rules, pairs)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.settings import ADJUST_METHODS
 from engine.significance._common import Array, floats
-
-ADJUST_METHODS = ("holm", "bh", "none")
 
 
 def adjust(p: Array, method: str = "holm") -> Array:
