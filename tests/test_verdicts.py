@@ -361,8 +361,9 @@ def test_repeated_aggregates_are_one_run_and_tasks_are_not_pooled(put_scores) ->
     b = next(r for r in _compare(wh, "-b", "base", "-c", "cand", "--by", "none") if r["scope"] == "benchmark")
     z = -0.08 / np.hypot(0.03, 0.03)
     assert b["n_baseline"] == 500 and b["p_value"] == pytest.approx(2 * stats.norm.sf(abs(z)))
+    fewshot = (("arc|0", 0.5), ("arc|25", 0.6))
     two = [{"model": m, "metric": "acc", "benchmark": "arc", "category": "arc", "task": t, "value": v,
-            "stderr": 0.014, "n": 1172} for m in ("base", "cand") for t, v in (("arc|0", 0.5), ("arc|25", 0.6))]  # fmt: skip
+            "stderr": 0.014, "n": 1172} for m in ("base", "cand") for t, v in fewshot]  # fmt: skip
     wh2 = put_scores([], metrics=two, source="/r/fewshot.json")
     arc = next(r for r in _compare(wh2, "-b", "base", "-c", "cand", "--by", "none") if r["benchmark"] == "arc")
     assert arc["test"] is None and "only its 2 tasks: not averaged" in arc["note"]
