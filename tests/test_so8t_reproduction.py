@@ -100,9 +100,9 @@ def test_defaults_report_what_the_original_hid(warehouse: str) -> None:
     assert lone["comparable"] is False and lone["p_value"] is None and lone["test"] is None
     # Improvements are not degradations.
     assert by_pair[("model_a", "agiasi")]["direction"] == "improved"
-    # Paired where items are shared; exact below 30 items.
+    # Paired where items are shared; sign-flip below 20 items.
     r = by_pair[("modela", "aegis_alpha_0_6")]
-    assert r["test"] == ("paired" if r["n_paired"] >= 30 else "sign-flip") and r["n_paired"] > 0
+    assert r["test"] == ("paired" if r["n_paired"] >= 20 else "sign-flip") and r["n_paired"] > 0
     # No verdict from a handful of items: nothing on 2 items is significant (four ethics_speed rows were).
     for r in rows:
         n = r["n_paired"] if r["test"] in ("paired", "sign-flip", "mcnemar") else min(r["n_baseline"], r["n_candidate"])

@@ -12,7 +12,7 @@ PAIRED_TESTS = ("paired", "sign-flip", "mcnemar")
 # under their own null (differences symmetric about 0; exchangeable groups), and their intervals
 # assume a shift; with skewed score differences on few items they cover poorly, so the gate never
 # decides from them.
-LARGE_N = 30
+LARGE_N = 20
 # Test families whose null distribution comes from permuting the data.
 RESAMPLED_TESTS = ("sign-flip", "permutation")
 
