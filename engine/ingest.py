@@ -25,13 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine import adapters
-from engine.adapters.base import RunBuilder, Source, dumps
+from engine.adapters.base import MAX_FILE_BYTES, RunBuilder, Source, dumps
 from engine.errors import BadResultFile, EvalhouseError, StrictModeRejection, WarehouseError
-from engine.schema import FILES, METRICS, RETIRED, RUNS, SCORES, TEXTS
+from engine.schema import FILES, METRICS, RETIRED, RUNS, SCORES, TABLES, TEXTS
 from engine.warehouse import Batch, Warehouse, is_disk_full, lock, os_reason, remove_stale_staging
 
 # Extensions read when walking a folder (a file named on the command line is always offered).
@@ -47,8 +48,6 @@ PARALLEL_MIN_FILES = 64
 CHUNK_BYTES = 64 * 2**20
 CHUNKS_PER_WORKER = 4
 CHUNK_MAX_FILES = 4096
-# A file is parsed whole; this bounds a worker's memory (parsed JSON takes several times its size).
-MAX_FILE_BYTES = 512 * 1024 * 1024
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -65,6 +64,27 @@ class Offer:
     status: str = ""
     reason: str | None = None
     rows: int = 0
+    # Other files read to interpret this one: [{path, sha256, size, mtime_ns}].
+    depends_on: list[dict[str, Any]] | None = None
+
+    @property
+    def content(self) -> str | None:
+        """What identifies the content read: the file's hash, with its dependencies' if it has any."""
+        return content_key(self.sha256, self.depends_on)
+
+
+def content_key(sha256: str | None, depends_on: list[dict[str, Any]] | None) -> str | None:
+    """The file's SHA-256, or, when other files were read with it, a hash of all of them.
+
+    A samples file whose results file changed is new content even though its own bytes are not.
+
+    >>> content_key("ab", None), content_key("ab", [{"path": "/r.json", "sha256": "cd"}])[:12]
+    ('ab', 'c46dfb0e5227')
+    """
+    if not depends_on or sha256 is None:
+        return sha256
+    parts = [sha256, *sorted(f"{d['path']}\0{d['sha256']}" for d in depends_on)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 @dataclass
@@ -196,8 +216,10 @@ class LedgerState:
 
     # path -> (size, mtime_ns) of its latest offer
     last_seen: dict[str, tuple[int, int]]
-    # path -> (sha256, status) of the latest offer that was read (not `unchanged`)
+    # path -> (content key, status) of the latest offer that was read (not `unchanged`)
     content: dict[str, tuple[str | None, str]]
+    # path -> (own sha256, dependencies) of that offer
+    read_with: dict[str, tuple[str | None, list[dict[str, Any]]]]
     # sha256 of content that is live in the warehouse -> the path it came from
     live: dict[str, str]
     # sha256 -> run_ids of live runs
@@ -205,14 +227,17 @@ class LedgerState:
 
     @classmethod
     def load(cls, wh: Warehouse) -> LedgerState:
-        files = _read(wh, "files", ["path", "sha256", "size", "mtime_ns", "status"])
+        files = _read(wh, "files", ["path", "sha256", "size", "mtime_ns", "status", "depends_on"])
         last_seen: dict[str, tuple[int, int]] = {}
         content: dict[str, tuple[str | None, str]] = {}
-        for path, sha, size, mtime, status in zip(*(files[c] for c in files), strict=True):
+        read_with: dict[str, tuple[str | None, list[dict[str, Any]]]] = {}
+        for path, sha, size, mtime, status, deps_json in zip(*(files[c] for c in files), strict=True):
             if size is not None and mtime is not None:
                 last_seen[path] = (size, mtime)
             if status != "unchanged":
-                content[path] = (sha, status)
+                deps = orjson.loads(deps_json) if deps_json else []
+                content[path] = (content_key(sha, deps), status)
+                read_with[path] = (sha, deps)
         retired = set(_read(wh, "retired", ["run_id"])["run_id"])
         runs = _read(wh, "runs", ["run_id", "source_sha256"])
         runs_by_sha: dict[str, list[str]] = {}
@@ -224,14 +249,23 @@ class LedgerState:
             for path, (sha, status) in content.items()
             if sha and status in ("ingested", "not-results") and (status == "not-results" or sha in runs_by_sha)
         }
-        return cls(last_seen, content, live, runs_by_sha)
+        return cls(last_seen, content, read_with, live, runs_by_sha)
 
 
 def _read(wh: Warehouse, table: str, columns: list[str]) -> dict[str, list[Any]]:
     files = wh.table_files(table)
     if not files:
         return {c: [] for c in columns}
-    return pq.read_table(files, columns=columns).to_pydict()  # type: ignore[no-any-return]
+    # Files written before a column was added lack it: read what each has, the rest as NULL.
+    schema = pa.schema([TABLES[table].arrow_schema().field(c) for c in columns])
+    parts = [pq.read_table(f, columns=[c for c in columns if c in pq.read_schema(f).names]) for f in files]
+    return (
+        pa.concat_tables(
+            [t.cast(pa.schema([schema.field(c) for c in t.column_names])) for t in parts], promote_options="default"
+        )
+        .select(columns)
+        .to_pydict()
+    )  # type: ignore[no-any-return]
 
 
 def _ingest_locked(
@@ -248,8 +282,14 @@ def _ingest_locked(
         if o.status:
             continue
         known = state.content.get(o.path)
-        if known and known[1] != "rejected" and state.last_seen.get(o.path) == (o.size, o.mtime_ns):
-            o.sha256, o.status = known[0], "unchanged"
+        own, deps = state.read_with.get(o.path, (None, []))
+        if (
+            known
+            and known[1] != "rejected"
+            and state.last_seen.get(o.path) == (o.size, o.mtime_ns)
+            and all(_stat_of(d["path"]) == (d["size"], d["mtime_ns"]) for d in deps)
+        ):
+            o.sha256, o.depends_on, o.status = own, deps or None, "unchanged"
         else:
             to_hash.append(o)
 
@@ -272,8 +312,14 @@ def _ingest_locked(
             if o.status:
                 continue
             previous = state.content.get(o.path)
-            if previous and previous[0] == o.sha256 and previous[1] != "rejected":
-                o.status = "unchanged"
+            own, deps = state.read_with.get(o.path, (None, []))
+            if (
+                previous
+                and own == o.sha256
+                and previous[1] != "rejected"
+                and all(_hash_file(d["path"])[0] == d["sha256"] for d in deps)
+            ):
+                o.status, o.depends_on = "unchanged", deps or None
             elif o.sha256 in claimed and claimed[o.sha256] != o.path:
                 o.status, o.reason = "duplicate", f"same content as {claimed[o.sha256]}"
             else:
@@ -285,7 +331,7 @@ def _ingest_locked(
             (str(batch.staging), f"{i:05d}", [(o.path, o.sha256, o.size) for o in chunk], batch.batch_id)
             for i, chunk in enumerate(_chunks(to_parse, n_workers if parallel else 1))
         ]
-        results: dict[str, tuple[str | None, str, str | None, int]] = {}
+        results: dict[str, tuple[str | None, str, str | None, int, list[dict[str, Any]] | None]] = {}
         for chunk_result in _map(pool, _parse_chunk, jobs, progress, "parse", weights=[len(j[2]) for j in jobs]):
             results.update(chunk_result)
     finally:
@@ -294,7 +340,7 @@ def _ingest_locked(
 
     rows = 0
     for o in to_parse:
-        o.format, o.status, o.reason, o.rows = results[o.path]
+        o.format, o.status, o.reason, o.rows, o.depends_on = results[o.path]
         rows += o.rows
 
     retired = _retire_replaced(offers, state, batch)
@@ -343,6 +389,14 @@ def _map(
         yield r
 
 
+def _stat_of(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 def _hash_file(path: str) -> tuple[str | None, str | None]:
     try:
         with open(path, "rb") as f:
@@ -359,7 +413,7 @@ def _retire_replaced(offers: list[Offer], state: LedgerState, batch: Batch) -> i
         if o.status not in ("ingested", "not-results", "duplicate"):
             continue
         previous = state.content.get(o.path)
-        if not previous or previous[0] == o.sha256 or previous[1] != "ingested":
+        if not previous or previous[0] == o.content or previous[1] != "ingested":
             continue
         old = state.runs_by_sha.get(previous[0] or "", [])
         run_ids += old
@@ -383,6 +437,7 @@ def _write_ledger(offers: list[Offer], batch: Batch) -> None:
             "status": [o.status for o in offers],
             "reason": [o.reason for o in offers],
             "rows": [o.rows for o in offers],
+            "depends_on": [dumps(o.depends_on) if o.depends_on else None for o in offers],
             "batch_id": [batch.batch_id] * len(offers),
             "time": [now] * len(offers),
         },
@@ -396,8 +451,11 @@ def _write_ledger(offers: list[Offer], batch: Batch) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_source(path: str, sha256: str) -> tuple[str, list[RunBuilder]]:
-    """Detect the format of one file and read it; raises BadResultFile / UnknownFormat."""
+def read_source(path: str, sha256: str) -> tuple[str, list[RunBuilder], list[dict[str, Any]] | None]:
+    """Detect the format of one file and read it; raises BadResultFile / UnknownFormat.
+
+    Returns the format, the runs, and the other files the adapter read with it (or None).
+    """
     with open(path, "rb") as f:
         data = f.read()
     source = Source(path, data, sha256)
@@ -406,7 +464,8 @@ def read_source(path: str, sha256: str) -> tuple[str, list[RunBuilder]]:
     for adapter in adapters.ADAPTERS:
         if adapter.detect(source):
             try:
-                return adapter.NAME, adapter.read(source)
+                runs = adapter.read(source)
+                return adapter.NAME, runs, sorted(source.dependencies.values(), key=lambda d: d["path"]) or None
             except BadResultFile as exc:
                 exc.format = adapter.NAME
                 raise
@@ -444,6 +503,7 @@ class _ChunkWriter:
         self.now = datetime.now(UTC)
 
     def add(self, path: str, sha256: str, fmt: str, runs: list[RunBuilder]) -> int:
+        """Buffer the rows of one file's runs; ``sha256`` is its content key (see :func:`content_key`)."""
         rows = 0
         b = self.buffers
         for run in runs:
@@ -503,32 +563,35 @@ class _ChunkWriter:
             writer.close()
 
 
-def _parse_chunk(
-    job: tuple[str, str, list[tuple[str, str, int]], str],
-) -> dict[str, tuple[str | None, str, str | None, int]]:
-    """Parse a chunk of files; returns path -> (format, status, reason, rows)."""
+ParseResult = tuple[str | None, str, str | None, int, list[dict[str, Any]] | None]
+
+
+def _parse_chunk(job: tuple[str, str, list[tuple[str, str, int]], str]) -> dict[str, ParseResult]:
+    """Parse a chunk of files; returns path -> (format, status, reason, rows, dependencies)."""
     staging, part, files, batch_id = job
     writer = _ChunkWriter(staging, part, batch_id)
-    out: dict[str, tuple[str | None, str, str | None, int]] = {}
+    out: dict[str, ParseResult] = {}
     for path, sha256, _size in files:
         try:
-            fmt, runs = read_source(path, sha256)
+            fmt, runs, deps = read_source(path, sha256)
         except BadResultFile as exc:
-            out[path] = (exc.format, "rejected", str(exc), 0)
+            out[path] = (exc.format, "rejected", str(exc), 0, None)
             continue
         except OSError as exc:
-            out[path] = (None, "rejected", f"{path}: (file): cannot read: {exc.strerror or exc}", 0)
+            out[path] = (None, "rejected", f"{path}: (file): cannot read: {exc.strerror or exc}", 0, None)
             continue
         except RecursionError:
-            out[path] = (None, "rejected", f"{path}: (file): nested too deeply", 0)
+            out[path] = (None, "rejected", f"{path}: (file): nested too deeply", 0, None)
             continue
         except Exception as exc:  # an adapter bug must cost one file, not the whole ingest
-            out[path] = (None, "rejected", f"{path}: (file): could not be read ({type(exc).__name__}: {exc})", 0)
+            reason = f"{path}: (file): could not be read ({type(exc).__name__}: {exc})"
+            out[path] = (None, "rejected", reason, 0, None)
             continue
         if not runs or not any(r.n_scores or r.n_metrics for r in runs):
-            out[path] = (fmt, "not-results", f"{path}: holds no scores", 0)
+            out[path] = (fmt, "not-results", f"{path}: holds no scores", 0, deps)
         else:
             # Write errors (disk full) are not the file's fault: they propagate and abort the batch.
-            out[path] = (fmt, "ingested", None, writer.add(path, sha256, fmt, runs))
+            key = content_key(sha256, deps) or sha256
+            out[path] = (fmt, "ingested", None, writer.add(path, key, fmt, runs), deps)
     writer.close()
     return out

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 # Bumped whenever a stored table changes shape; the warehouse records the version it was written
 # with so that an older warehouse is upgraded or refused, never silently misread.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 UTC_TS = pa.timestamp("us", tz="UTC")
 LOCAL_TS = pa.timestamp("us")
@@ -106,6 +106,13 @@ SCORES = _t(
     ("tokens_per_sec", F, "Generation speed, where recorded."),
     ("timestamp", LOCAL_TS, "When the item was scored, as the source gives it."),
     ("attributes", S, "Leftover scalar fields of the item, as JSON text."),
+    (
+        "item_hash",
+        S,
+        "Content hash of the item (question and reference) where the source gives one (lm-eval `doc_hash`, "
+        "Every Eval Ever `sample_hash`) or evalhouse can compute one (inspect input and target); pairing "
+        "skips an item whose hashes differ between two runs (the dataset changed). NULL where unknown.",
+    ),
 )
 
 TEXTS = _t(
@@ -145,6 +152,12 @@ FILES = _t(
     ("status", S, "`ingested`, `unchanged`, `duplicate`, `not-results` or `rejected`."),
     ("reason", S, "Why it was rejected, or which file it duplicates."),
     ("rows", I64, "Score and metric rows it contributed in this offer."),
+    (
+        "depends_on",
+        S,
+        "Other files read to interpret this one (a samples file's results file, a HELM run's "
+        "`run_spec.json`), as JSON `[{path, sha256, size, mtime_ns}]`; a change to any re-reads this file.",
+    ),
     ("batch_id", S, "The ingest batch that offered it."),
     ("time", UTC_TS, "When it was offered (UTC)."),
 )
@@ -351,6 +364,13 @@ OPEN_FORMAT: tuple[Field, ...] = (
     Field("response", "text", False, _from(TEXTS, "response")),
     Field("expected", "text", False, _from(TEXTS, "expected")),
     Field("attributes", "object", False, "Any other per-item fields: a JSON object (in CSV, JSON text)."),
+    Field(
+        "item_hash",
+        "text",
+        False,
+        "A hash of the item's content (question and reference), if you have one: "
+        "two runs pair on an item only where its hashes agree.",
+    ),
     Field("run", "text", False, "Run key: lines with the same `run` form one run; default the model."),
     Field("harness", "text", False, _from(RUNS, "harness")),
     Field("status", "text", False, _from(RUNS, "status")),

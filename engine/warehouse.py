@@ -121,8 +121,28 @@ def missing_tables(wh: Warehouse) -> list[str]:
     return [name for name in TABLES if not any(next(d.glob(f"{name}*.parquet"), None) for d in dirs)]
 
 
+def _add_columns(*tables: str) -> Any:
+    """A migration step for columns added to ``tables``: an empty file of each with the new schema.
+
+    The views read every file of a table with ``union_by_name``, so the empty file brings the new
+    columns in, and older files read NULL for them.
+    """
+
+    def step(wh: Warehouse) -> None:
+        import pyarrow.parquet as pq
+
+        batch = Batch(wh, batch_id=new_batch_id().replace("-", "-schema-", 1))
+        for name in tables:
+            pq.write_table(TABLES[name].arrow_schema().empty_table(), batch.staging / f"{name}.parquet")
+        batch.commit()
+
+    return step
+
+
 # Upgrades from an older schema version, each to the next; a missing step refuses to open.
-MIGRATIONS: dict[int, Any] = {}
+MIGRATIONS: dict[int, Any] = {
+    1: _add_columns("scores", "files"),  # 2: scores.item_hash, files.depends_on
+}
 
 
 def upgrade(wh: Warehouse) -> None:

@@ -86,6 +86,6 @@ def test_nan_never_becomes_a_score(tmp_path: Path) -> None:
     doc["results"]["lighteval|mmlu:anatomy|5"]["acc"] = float("nan")
     path = tmp_path / "results_x.json"
     path.write_text(json.dumps(doc))  # Python writes a bare NaN
-    _fmt, [run] = read_source(str(path), "0" * 64)
+    _fmt, [run], _deps = read_source(str(path), "0" * 64)
     assert run.metrics["metric"] == ["acc", "qem"]
     assert run.metrics["task"] == ["lighteval|mmlu:astronomy|5", "leaderboard|gsm8k|5"]

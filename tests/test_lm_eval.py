@@ -215,8 +215,9 @@ def test_samples_read_the_results_file_written_with_them(tmp_path: Path) -> None
     """The model comes from results_<same time>.json even when the folder says otherwise."""
     folder = tmp_path / "renamed"
     shutil.copytree(OUT / "EleutherAI__pythia-410m", folder)
-    _fmt, runs = read_source(str(folder / "samples_arc_easy_2024-05-30T08-00-00.jsonl"), "0" * 64)
+    _fmt, runs, deps = read_source(str(folder / "samples_arc_easy_2024-05-30T08-00-00.jsonl"), "0" * 64)
     assert [r.model for r in runs] == [M410]
+    assert [d["path"] for d in deps or []] == [str(folder / "results_2024-05-30T08-00-00.json")]
 
 
 def test_detect_looks_at_content_not_the_name(tmp_path: Path) -> None:
@@ -232,5 +233,5 @@ def test_bare_nan_in_results_is_missing(tmp_path: Path) -> None:
     path = _write(
         tmp_path, "results_2024-05-30T08-00-00.json", text.replace('"acc_stderr,none": 0.25', '"acc_stderr,none": NaN')
     )
-    fmt, [run] = read_source(path, "0" * 64)
+    fmt, [run], _deps = read_source(path, "0" * 64)
     assert (fmt, run.metrics["metric"], run.metrics["stderr"]) == ("lm-eval", ["acc", "acc_norm"], [None, 0.25])

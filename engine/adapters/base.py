@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import stat
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -68,11 +69,59 @@ def higher_is_better(metric: str) -> bool:
     )
 
 
+# A file is parsed whole; this bounds a worker's memory (parsed JSON takes several times its size).
+# It holds for the files an adapter reads beside the one offered, too.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
 class Source:
-    """A file offered to ingest: its path and bytes, parsed lazily."""
+    """A file offered to ingest: its path and bytes, parsed lazily.
+
+    ``dependencies`` records every other file an adapter read to interpret this one (through
+    :meth:`sibling`), so that the ledger can re-read this file when one of them changes.
+    """
 
     def __init__(self, path: str, data: bytes, sha256: str) -> None:
         self.path, self.data, self.sha256 = path, data, sha256
+        self.dependencies: dict[str, dict[str, Any]] = {}
+
+    def sibling(self, path: str) -> bytes | None:
+        """The bytes of another file this one is read with; None when it is not there or not usable.
+
+        The same checks as a file offered to ingest: a regular file (not a FIFO, a device or a link
+        to one: ``/dev/zero`` would grow memory without bound), at most ``MAX_FILE_BYTES``, readable,
+        and not vanished. Each file read is recorded in ``dependencies`` with its SHA-256, size and
+        modification time.
+
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> (d / "spec.json").write_bytes(b"{}")
+        2
+        >>> s = Source(str(d / "x.json"), b"{}", "0" * 64)
+        >>> s.sibling(str(d / "spec.json")), s.sibling(str(d / "missing.json")), list(s.dependencies)[0][-9:]
+        (b'{}', None, 'spec.json')
+        """
+        full = os.path.abspath(path)
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+                return None
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        if len(data) > MAX_FILE_BYTES:
+            return None
+        self.dependencies[full] = {
+            "path": full, "sha256": hashlib.sha256(data).hexdigest(), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+        }  # fmt: skip
+        return data
 
     @cached_property
     def _parsed(self) -> tuple[Any, BadResultFile | None]:
@@ -277,8 +326,12 @@ class RunBuilder:
         question: str | None = None,
         response: str | None = None,
         expected: str | None = None,
+        item_hash: str | None = None,
     ) -> None:
-        """Add one answer (one item, one epoch) with one score per metric."""
+        """Add one answer (one item, one epoch) with one score per metric.
+
+        ``item_hash`` is the item's content hash where the source gives one (see the schema).
+        """
         sample_id = self._answers
         self._answers += 1
         cat = category or benchmark or "unknown"
@@ -299,6 +352,7 @@ class RunBuilder:
             s["tokens_per_sec"].append(tokens_per_sec)
             s["timestamp"].append(timestamp)
             s["attributes"].append(attributes)
+            s["item_hash"].append(item_hash)
         if question is not None or response is not None or expected is not None:
             t = self.texts
             t["sample_id"].append(sample_id)
@@ -345,6 +399,7 @@ class RunBuilder:
         s["tokens_per_sec"].extend(nones)
         s["timestamp"].extend(timestamp)
         s["attributes"].extend(attributes)
+        s["item_hash"].extend(nones)
         keep = [i for i in range(n) if question[i] is not None or response[i] is not None or expected[i] is not None]
         t = self.texts
         if len(keep) == n:

@@ -76,7 +76,7 @@ def read(source: Source) -> list[RunBuilder]:
     if source.name in _OTHER_FILES:
         return []
     path = source.path
-    spec = _run_spec(path)
+    spec = _run_spec(source)
     name = spec.get("name")
     run_name = name if isinstance(name, str) else os.path.basename(os.path.dirname(path))
     model, task = _split_run_name(run_name)
@@ -137,12 +137,12 @@ def read(source: Source) -> list[RunBuilder]:
     return [run]
 
 
-def _run_spec(path: str) -> dict[str, Any]:
-    spec_path = os.path.join(os.path.dirname(path), "run_spec.json")
+def _run_spec(source: Source) -> dict[str, Any]:
+    """The run's ``run_spec.json`` (recorded as a dependency), or {} when there is none."""
+    data = source.sibling(os.path.join(os.path.dirname(source.path), "run_spec.json"))
     try:
-        with open(spec_path, "rb") as f:
-            spec = orjson.loads(f.read())
-    except (OSError, orjson.JSONDecodeError):
+        spec = orjson.loads(data) if data is not None else {}
+    except orjson.JSONDecodeError:
         return {}
     return spec if isinstance(spec, dict) else {}
 

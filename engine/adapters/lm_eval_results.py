@@ -121,38 +121,39 @@ class Hierarchy:
 
 
 @lru_cache(maxsize=16)
-def _load_sibling(path: str, mtime_ns: int) -> dict[str, Any] | None:
+def _parse_results(sha256: str, data: bytes) -> dict[str, Any] | None:
+    """A results file parsed once per content (many samples files share one)."""
+    del sha256  # the cache key: hashing `data` again would cost what the cache saves
     try:
-        with open(path, "rb") as f:
-            doc = orjson.loads(f.read())
-    except (OSError, orjson.JSONDecodeError):
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
         return None
     return doc if isinstance(doc, dict) and isinstance(doc.get("results"), dict) else None
 
 
-def sibling_results(samples_path: str, time: str | None) -> dict[str, Any] | None:
+def sibling_results(source: Source, time: str | None) -> dict[str, Any] | None:
     """The results file written with a samples file, parsed (None if there is none).
 
     ``results_<same time>.json`` beside it first, then the newest other ``results_*.json`` there,
     then ``results.json`` (the layout before 0.4.3). A broken sibling is ignored here (it is
-    rejected when it is ingested itself).
+    rejected when it is ingested itself). The file read is recorded as a dependency of ``source``.
     """
-    folder = os.path.dirname(samples_path)
+    folder = os.path.dirname(source.path)
     try:
         names = sorted(os.listdir(folder), reverse=True)
     except OSError:
         return None
     candidates = [f"results_{time}.json"] if time else []
     candidates += [n for n in names if _RESULTS_NAME.match(n)] + ["results.json"]
-    for name in candidates:
+    for name in dict.fromkeys(candidates):
         full = os.path.join(folder, name)
-        try:
-            mtime = os.stat(full).st_mtime_ns
-        except OSError:
+        data = source.sibling(full)
+        if data is None:
             continue
-        doc = _load_sibling(full, mtime)
+        doc = _parse_results(source.dependencies[os.path.abspath(full)]["sha256"], data)
         if doc is not None:
             return doc
+        del source.dependencies[os.path.abspath(full)]  # not a results file: nothing depends on it
     return None
 
 

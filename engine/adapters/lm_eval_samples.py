@@ -85,11 +85,11 @@ def read(source: Source) -> list[RunBuilder]:
         require(m is not None, path, "(file name)", "lm-eval samples must be named samples_<task>_<time>.jsonl")
         assert m is not None
         task, time = m.group(1), m.group(2)
-        results = sibling_results(path, time)
+        results = sibling_results(source, time)
         lines: Iterator[tuple[int, Any]] = _jsonl(source)
         label = "line {}"
     else:
-        results = sibling_results(path, None)
+        results = sibling_results(source, None)
         task = _old_layout_task(name, results)
         require(bool(task), path, "(file name)", "cannot tell the task from <model_args>_<task>.jsonl")
         lines = enumerate(source.json)

@@ -163,5 +163,6 @@ def read(source: Source) -> list[RunBuilder]:
             question=rec.get("question"),
             response=rec.get("response"),
             expected=rec.get("expected"),
+            item_hash=rec.get("item_hash"),
         )
     return list(runs.values())
