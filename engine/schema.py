@@ -184,6 +184,8 @@ _COMPARISON_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("n_candidate", I64, "Candidate's units in scope."),
     ("n_paired", I64, "Units both models answered (items matched on benchmark, category, task, item, filter, "
                       "metric)."),
+    ("n_changed", I64, "Items with the same key on both sides whose content hashes (`item_hash`) differ: the "
+                       "dataset changed between the runs, so they are not paired."),
     ("n_answers_baseline", I64, "Baseline's scored answers behind its items (epochs, repeated runs)."),
     ("n_answers_candidate", I64, "Candidate's scored answers behind its items."),
     ("coverage", F, "Shared items as a share of the larger side's items (items, whatever the unit): 1 is like "

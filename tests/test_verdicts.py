@@ -427,3 +427,31 @@ def test_scores_and_aggregates_of_one_metric_are_named_apart(put_scores) -> None
     wh = put_scores(_items("base", [1, 0, 1], metric="acc"), metrics=metrics)
     (r,) = _compare(wh, "-b", "base", "-c", "cand")
     assert r["note"] == "no metric in common: baseline has acc; candidate has acc (aggregate)"
+
+
+def test_items_whose_content_changed_are_not_paired(put_scores) -> None:
+    """Same doc ids, but the dataset changed for 3 of 10: only the 7 unchanged docs pair, and the row says so."""
+    base = [{"model": "base", "score": 1.0, "item_id": str(i), "item_hash": f"h{i}"} for i in range(10)]
+    cand = [{"model": "cand", "score": float(i % 2), "item_id": str(i), "item_hash": f"h{i}" if i < 7 else f"new{i}"}
+            for i in range(10)]  # fmt: skip
+    wh = put_scores(base + cand)
+    r = _overall(_compare(wh, "-b", "base", "-c", "cand", "--by", "none"))
+    assert (r["n_paired"], r["n_changed"]) == (7, 3)
+    assert r["mean_candidate"] == pytest.approx(np.mean([i % 2 for i in range(7)]))
+    assert "3 item(s) with the same id changed content between the runs" in r["note"]
+
+
+def test_a_benchmarks_own_aggregate_is_its_row(put_scores) -> None:
+    """lm-eval's group value (0.6504) is mmlu's, not the unweighted mean of its subjects."""
+    metrics = []
+    for m, shift in (("base", 0.0), ("cand", -0.06)):
+        metrics += [{"model": m, "metric": "acc", "benchmark": "mmlu", "category": "mmlu", "task": "mmlu",
+                     "value": 0.6504 + shift, "stderr": 0.0038, "n": 14042}]  # fmt: skip
+        metrics += [{"model": m, "metric": "acc", "benchmark": "mmlu", "category": s, "task": f"mmlu_{s}",
+                     "value": v + shift, "stderr": 0.04, "n": 150}
+                    for s, v in (("anatomy", 0.9), ("virology", 0.5))]  # fmt: skip
+    wh = put_scores([], metrics=metrics)
+    rows = _compare(wh, "-b", "base", "-c", "cand", "--by", "category")
+    mmlu = next(r for r in rows if r["scope"] == "benchmark")
+    assert mmlu["mean_baseline"] == pytest.approx(0.6504) and mmlu["n_baseline"] == 14042 and mmlu["test"] == "z"
+    assert sorted(r["category"] for r in rows if r["scope"] == "category") == ["anatomy", "virology"]

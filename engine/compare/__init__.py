@@ -118,10 +118,11 @@ def compare(
         with quiet(con):
             items = con.sql(q.items_sql(s.cluster)).pl()
             paired = con.sql(q.paired_sql(s.cluster)).pl()
+            changed = con.sql(q.changed_sql(s.cluster)).pl()
             reported = con.sql(q.METRICS_SQL).pl()
             answers = con.sql(q.ANSWERS_SQL).pl() if s.test == "student" else None
             metrics_of = dict(con.sql(q.METRIC_NAMES_SQL).fetchall())
-            rows = assemble(pair_frame, items, paired, reported, answers, scopes)
+            rows = assemble(pair_frame, items, paired, reported, answers, scopes, changed)
             rows = add_unshared(rows, pair_frame, metrics_of)
             return run_tests(rows, s, fetch).select(COLUMNS)
     finally:

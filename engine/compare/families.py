@@ -131,7 +131,7 @@ def _arrays(rows: pl.DataFrame) -> Arrays:
         "n_b", "n_c", "n_items_b", "n_items_c", "mean_b", "mean_c", "var_b", "var_c", "successes_b", "successes_c",
         "n_paired", "n_paired_items", "pmean_b", "pmean_c", "d_mean", "d_var", "n10", "n01", "se_b", "se_c",
         "n_ans_b", "n_ans_c", "mean_ans_b", "mean_ans_c", "var_ans_b", "var_ans_c", "n_answers_b", "n_answers_c",
-        "parts")}  # fmt: skip
+        "parts", "n_changed")}  # fmt: skip
     a["n_p"] = a["n_paired"]
     a["binary"] = flag(rows, "binary_b") & flag(rows, "binary_c")
     a["p_binary"] = flag(rows, "p_binary")
@@ -240,6 +240,7 @@ def run_tests(rows: pl.DataFrame, settings: Settings, fetch_values: Fetch) -> pl
             "metric": rows["metric"], "scope": rows["scope"], "key": rows["key"], "bench": rows["bench"],
             "n_baseline": np.where(student, a["n_ans_b"], a["n_b"]),
             "n_candidate": np.where(student, a["n_ans_c"], a["n_c"]), "n_paired": a["n_p"],
+            "n_changed": a["n_changed"],
             "n_answers_baseline": a["n_answers_b"], "n_answers_candidate": a["n_answers_c"], "coverage": coverage,
             "mean_baseline": mean_b, "mean_candidate": mean_c, "diff": diff, "rel_change_pct": rel,
             "direction": [d or None for d in direction.tolist()], "higher_is_better": hib,
@@ -264,7 +265,7 @@ def run_tests(rows: pl.DataFrame, settings: Settings, fetch_values: Fetch) -> pl
         pl.when(pl.col("scope") == "category").then(pl.col("key")).otherwise(None).alias("category"),
         pl.when(pl.col("scope") != "overall").then(pl.col("bench")).otherwise(None).alias("benchmark"),
         pl.when(pl.col("p_adjusted").is_not_null()).then(pl.col("p_adjusted") < s.alpha).alias("significant"),
-        *[pl.col(c).cast(pl.Int64, strict=False) for c in ("n_baseline", "n_candidate", "n_paired",
+        *[pl.col(c).cast(pl.Int64, strict=False) for c in ("n_baseline", "n_candidate", "n_paired", "n_changed",
                                                            "n_answers_baseline", "n_answers_candidate",
                                                            "items_needed")],
     )  # fmt: skip

@@ -28,6 +28,7 @@ def assemble(
     reported: pl.DataFrame,
     answers: pl.DataFrame | None,
     scopes: Sequence[str],
+    changed: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Join both sides' statistics per pair, metric and scope; decide comparability and the primary rows.
 
@@ -40,6 +41,10 @@ def assemble(
     rows = _join(rows, paired, ["pair_id", *KEY], how="left").with_columns(
         pl.col("n_paired").fill_null(0), pl.col("n_paired_items").fill_null(0), pl.lit("scores").alias("source")
     )
+    if changed is not None:
+        rows = _join(rows, changed, ["pair_id", *KEY], how="left")
+    rows = rows.with_columns(pl.col("n_changed").fill_null(0) if "n_changed" in rows.columns
+                             else pl.lit(0, dtype=pl.Int64).alias("n_changed"))  # fmt: skip
     if answers is not None:
         akeep = ["n_ans", "mean_ans", "var_ans"]
         rows = _join(rows, _side(answers, "baseline", "_b", akeep), ["baseline", *KEY])

@@ -54,11 +54,14 @@ def _items(cluster: str | None) -> str:
         SELECT model, {_METRIC} AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, task,
                -- A NULL item_id is an answer of its own, never merged with other NULLs.
                coalesce(item_id, run_id || ':' || sample_id::VARCHAR) AS item_id, {_FILTER} AS filter,
-               score, higher_is_better
+               score, higher_is_better, item_hash
         FROM scores WHERE {_LIVE}
     ), items AS (
         SELECT model, metric, category, bk, avg(score) AS s, count(*) AS k,
                bool_and(higher_is_better) AS hib, min(score) >= 0 AND max(score) <= 1 AS in_range,
+               -- Two content hashes for one item in one model's runs: the item is not one thing.
+               CASE WHEN count(DISTINCT item_hash) = 1 THEN min(item_hash) END AS h,
+               count(DISTINCT item_hash) > 1 AS h_mixed,
                hash(metric, bk, category, task, item_id, filter) AS item, {_cluster_key(cluster)} AS cl
         FROM base
         GROUP BY model, metric, category, bk, task, item_id, filter
@@ -67,12 +70,17 @@ def _items(cluster: str | None) -> str:
                bool_and(hib) AS hib, bool_and(in_range) AS in_range, bit_xor(item) AS items_hash
         FROM items
         GROUP BY model, metric, category, bk, cl
-    ), pairs_items AS (
+    ), matched AS (
         SELECT p.pair_id AS pair_id, b.metric AS metric, b.category AS category, b.bk AS bk, b.cl AS unit,
-               b.item AS item, b.s AS sb, c.s AS sc, greatest(b.k, c.k) AS k
+               b.item AS item, b.s AS sb, c.s AS sc, greatest(b.k, c.k) AS k,
+               -- Same item id, different content (the dataset changed between the runs): not a pair.
+               NOT (b.h_mixed OR c.h_mixed OR b.h IS DISTINCT FROM c.h AND b.h IS NOT NULL AND c.h IS NOT NULL)
+                   AS same
         FROM _eh_pairs AS p
         JOIN items AS b ON b.model = p.baseline
         JOIN items AS c ON c.model = p.candidate AND c.metric = b.metric AND c.item = b.item
+    ), pairs_items AS (
+        SELECT * FROM matched WHERE same
     ), paired_units AS (
         SELECT pair_id, metric, category, bk, unit, avg(sb) AS sb, avg(sc) AS sc, max(k) AS k,
                count(*) AS n_items, bit_xor(item) AS items_hash
@@ -92,6 +100,16 @@ def items_sql(cluster: str | None) -> str:
            bit_xor(items_hash) AS items_hash
     FROM units
     GROUP BY {_SETS.format("model")}
+    """
+
+
+def changed_sql(cluster: str | None) -> str:
+    """Per pair, metric and scope: items with the same key whose content hashes differ (not paired)."""
+    return f"""
+    WITH {_items(cluster)}
+    SELECT pair_id, metric, {_SCOPE_KEY}, count(*) AS n_changed
+    FROM matched WHERE NOT same
+    GROUP BY {_SETS.format("pair_id")}
     """
 
 
@@ -153,8 +171,9 @@ def values_sql(cluster: str | None, paired: bool) -> str:
 
 # Reported aggregates (value, stderr) per model, metric and task first: repeated runs of one task
 # are averaged, keeping one run's standard error (the same items again are not new evidence), and
-# n is one run's. A category or benchmark row exists where it holds one task (its own aggregate);
-# one of several tasks is listed with `parts`, never given the unweighted mean of its tasks.
+# n is one run's. A benchmark's row is its own aggregate (the task named like the benchmark, as
+# lm-eval's group `mmlu` is stored), else its only task; a category's row its only task. One of
+# several tasks is listed with `parts`, never given the unweighted mean of its tasks.
 METRICS_SQL = f"""
 WITH m AS (
     SELECT model, {_METRIC} AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, task, value, stderr,
@@ -163,20 +182,28 @@ WITH m AS (
 ), t AS (
     SELECT model, metric, category, bk, task, avg(value) AS value, avg(stderr) AS se,
            count(stderr) = count(*) AS has_se, max(n) AS n, bool_and(higher_is_better) AS hib,
-           hash(bk, category, task) AS task_hash
+           hash(bk, category, task) AS task_hash, coalesce(task = bk AND category = bk, false) AS own
     FROM m GROUP BY model, metric, category, bk, task
+), b AS (
+    -- Per benchmark: its own aggregate if it has one, else its tasks.
+    SELECT *, bool_or(own) OVER (PARTITION BY model, metric, bk) AS has_own,
+           count(*) OVER (PARTITION BY model, metric, bk) AS tasks
+    FROM t
+), c AS (
+    -- A group's own aggregate is its benchmark's row, not one more category beside its tasks.
+    SELECT * FROM b WHERE NOT (own AND tasks > 1)
 )
 SELECT model, metric, 'category' AS scope, category AS key, bk AS bench,
        CASE WHEN count(*) = 1 THEN any_value(value) END AS value, CASE WHEN count(*) = 1 THEN any_value(se) END AS se,
        bool_and(has_se) AS has_se, CASE WHEN count(*) = 1 THEN any_value(n) END::BIGINT AS n,
        coalesce(bool_and(hib), true) AS hib, count(*) AS parts, bit_xor(task_hash) AS tasks_hash
-FROM t GROUP BY model, metric, bk, category
+FROM c GROUP BY model, metric, bk, category
 UNION ALL
 SELECT model, metric, 'benchmark' AS scope, bk AS key, bk AS bench,
        CASE WHEN count(*) = 1 THEN any_value(value) END AS value, CASE WHEN count(*) = 1 THEN any_value(se) END AS se,
        bool_and(has_se) AS has_se, CASE WHEN count(*) = 1 THEN any_value(n) END::BIGINT AS n,
        coalesce(bool_and(hib), true) AS hib, count(*) AS parts, bit_xor(task_hash) AS tasks_hash
-FROM t GROUP BY model, metric, bk
+FROM b WHERE own OR NOT has_own GROUP BY model, metric, bk
 """
 
 
