@@ -224,6 +224,9 @@ _COMPARISON_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("unpaired_p_value", F, "Its p-value."),
     ("unpaired_ci_low", F, "Its interval."),
     ("unpaired_ci_high", F, "Its interval."),
+    ("settings_diff", S, "Run settings in which the two models' runs differ (harness and task versions, few-shot "
+                         "count, generation arguments, chat template, dataset revision: whatever the sources "
+                         "record), as `key: baseline vs candidate`; NULL when none recorded differ."),
     ("comparable", B, "False when the models share no item, category or benchmark."),
     ("note", S, "How the row was computed, where it matters (overlap, repeated answers, why no test)."),
 )  # fmt: skip

@@ -24,6 +24,12 @@ options itself.
     answer_accuracy = "higher"       # a metric's direction, over what the source and its name say
     refusal_rate = "lower"
 
+    [models.aliases]                 # several spellings of one model: compared as the first name
+    "model-a" = ["model_a", "modela"]
+
+    [models.bases]                   # a variant's base model where its name does not show it
+    "aegis" = "model-a"
+
 >>> s = merge(Settings(), by=["benchmark"], margin="2%")
 >>> s.by, s.margin
 (('benchmark',), Margin(value=0.02, relative=True))
@@ -78,7 +84,14 @@ class Settings:
     cluster: str | None = None
     exclude_sources: tuple[str, ...] = ()
     directions: Mapping[str, bool] = field(default_factory=dict)
+    # spelling -> canonical model name; variant -> base model
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    bases: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None  # the evalhouse.toml read, if any
+
+    def canonical(self, model: str) -> str:
+        """The name a model is compared under: its alias's canonical name, else itself."""
+        return self.aliases.get(model, model)
 
     @property
     def pair_rules(self) -> list[Rule]:
@@ -200,10 +213,32 @@ def load(path: str | Path | None = None) -> Settings:
         if word not in DIRECTIONS:
             raise AnalysisError(f'{path}: metrics.{metric} must be "higher" or "lower" (which is better)')
         directions[metric] = DIRECTIONS[word]
+    aliases, bases = _models(path, _table(path, data, "models"))
     try:
-        return merge(Settings(rules=tuple(rules), directions=directions, source=str(path)), **options)
+        return merge(
+            Settings(rules=tuple(rules), directions=directions, aliases=aliases, bases=bases, source=str(path)),
+            **options,
+        )
     except AnalysisError as exc:
         raise AnalysisError(f"{path}: {exc}") from None
+
+
+def _models(path: str | Path, section: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """``[models.aliases]`` (canonical -> spellings) as spelling -> canonical, and ``[models.bases]``."""
+    unknown = sorted(set(section) - {"aliases", "bases"})
+    if unknown:
+        raise AnalysisError(f"{path}: [models] has unknown key(s) {', '.join(unknown)}", hint="known: aliases, bases")
+    aliases: dict[str, str] = {}
+    for canonical, spellings in _table(path, section, "aliases").items():
+        for spelling in _patterns(path, f"models.aliases.{canonical}", {"x": spellings}, "x"):
+            if aliases.get(spelling, canonical) != canonical:
+                raise AnalysisError(f"{path}: models.aliases: {spelling!r} is an alias of two models")
+            if spelling != canonical:
+                aliases[spelling] = canonical
+    bases = _table(path, section, "bases")
+    if not all(isinstance(v, str) for v in bases.values()):
+        raise AnalysisError(f"{path}: models.bases values must be model names (strings)")
+    return aliases, dict(bases)
 
 
 def _table(path: str | Path, data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -213,10 +248,12 @@ def _table(path: str | Path, data: dict[str, Any], name: str) -> dict[str, Any]:
     return section
 
 
-def _patterns(path: str | Path, key: str, table: dict[str, Any]) -> tuple[str, ...]:
-    value = table.get(key, [])
+def _patterns(path: str | Path, key: str, table: dict[str, Any], field_name: str | None = None) -> tuple[str, ...]:
+    """A string or list of strings at ``table[field_name or key]``; ``key`` names it in errors."""
+    value = table.get(field_name or key, [])
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise AnalysisError(f"{path}: compare.{key} must be a string or a list of strings")
+        name = key if "." in key else f"compare.{key}"
+        raise AnalysisError(f"{path}: {name} must be a string or a list of strings")
     return tuple(value)

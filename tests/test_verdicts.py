@@ -455,3 +455,45 @@ def test_a_benchmarks_own_aggregate_is_its_row(put_scores) -> None:
     mmlu = next(r for r in rows if r["scope"] == "benchmark")
     assert mmlu["mean_baseline"] == pytest.approx(0.6504) and mmlu["n_baseline"] == 14042 and mmlu["test"] == "z"
     assert sorted(r["category"] for r in rows if r["scope"] == "category") == ["anatomy", "virology"]
+
+
+def test_model_aliases_and_bases_from_evalhouse_toml(put_scores, tmp_path) -> None:
+    rows = _items("model_a", [1, 0, 1, 1], prefix="x") + _items("modela", [1, 1, 0, 1], prefix="y")
+    rows += _items("aegis", [0, 0, 1, 1], prefix="x") + _items("aegis", [1, 0, 0, 1], prefix="y")
+    wh = put_scores(rows)
+    cfg = tmp_path / "evalhouse.toml"
+    cfg.write_text('[models.aliases]\n"model-a" = ["model_a", "modela"]\n[models.bases]\naegis = "model-a"\n',
+                   encoding="utf-8")  # fmt: skip
+    # No pattern: the base relation pairs aegis with model-a, whose two spellings are one model (8 items).
+    (r,) = _compare(wh, "--config", str(cfg), "--by", "none")
+    assert (r["baseline"], r["candidate"], r["n_baseline"], r["n_paired"]) == ("model-a", "aegis", 8, 8)
+    # Any spelling selects the model.
+    (s,) = _compare(wh, "--config", str(cfg), "--by", "none", "-b", "modela", "-c", "aegis")
+    assert s["baseline"] == "model-a" and s["n_paired"] == 8
+
+
+def test_differing_run_settings_are_named(put_scores) -> None:
+    import json as _json
+
+    from engine.warehouse import connect as _connect
+
+    wh = put_scores(_items("base", [1, 0, 1]) + _items("cand", [1, 1, 0]))
+    con = _connect(wh)
+    runs = dict(con.sql("SELECT model, run_id FROM runs").fetchall())
+    con.close()
+    # Runs written by put_scores have no metadata; add settings as an adapter would, in a new batch.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine.schema import RETIRED, RUNS
+    from engine.warehouse import Batch
+
+    batch = Batch(wh)
+    settings = {"base": {"n_shot": 5, "harness": "0.4.2"}, "cand": {"n_shot": 0, "harness": "0.4.2"}}
+    new = [{"run_id": runs[m] + "-s", "source_path": "/x", "model": m, "model_base": m, "n_items": 3,
+            "batch_id": batch.batch_id, "metadata": _json.dumps({"settings": settings[m]})} for m in runs]  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(new, schema=RUNS.arrow_schema()), batch.staging / "runs.parquet")
+    pq.write_table(pa.Table.from_pylist([], schema=RETIRED.arrow_schema()), batch.staging / "retired.parquet")
+    batch.commit()
+    r = _overall(_compare(wh, "-b", "base", "-c", "cand", "--by", "none"))
+    assert r["settings_diff"] == "n_shot: 5 vs 0" and r["note"].endswith("run settings differ: n_shot: 5 vs 0")

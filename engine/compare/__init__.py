@@ -39,6 +39,7 @@ import polars as pl
 from engine.compare import sql as q
 from engine.compare.families import LARGE_N, run_tests
 from engine.compare.rows import add_unshared, assemble
+from engine.compare.run_settings import settings_differences
 from engine.errors import AnalysisError
 from engine.pairs import Rule, default_pairs, pairs_from_rules
 from engine.schema import _COMPARISON_COLUMNS
@@ -86,8 +87,10 @@ def compare(
             hint=f"choose one of {', '.join(q.CLUSTER_LEVELS)} (units within a benchmark's item hierarchy)",
         )
     scopes = s.scopes(default_by)
-    models = con.sql("SELECT model, model_base, quantization FROM models ORDER BY model").pl()
-    pair_list = _resolve_pairs(models, s.pair_rules, pairs)
+    models = _models(con, s)
+    pair_list = _resolve_pairs(models, _with_aliases(s.pair_rules, s), pairs and [
+        (s.canonical(b), s.canonical(c)) for b, c in pairs
+    ])  # fmt: skip
     pair_frame = pl.DataFrame(
         {
             "pair_id": range(len(pair_list)),
@@ -99,12 +102,15 @@ def compare(
     names = sorted({m for p in pair_list for m in p})
     excluded = _excluded_runs(con, s.exclude_sources)
     registered = {
+        "_eh_alias": _alias_frame(s),
         "_eh_pairs": pair_frame,
         "_eh_models": pl.DataFrame({"model": names}, schema={"model": pl.String}),
         "_eh_excluded": pl.DataFrame({"run_id": excluded}, schema={"run_id": pl.String}),
     }
     for name, frame in registered.items():
         con.register(name, frame.to_arrow())
+    for statement in q.ALIASED.values():
+        con.execute(statement)
 
     def fetch(need: pl.DataFrame, paired: bool) -> dict[int, np.ndarray]:
         con.register("_eh_need", need.to_arrow())
@@ -124,10 +130,61 @@ def compare(
             metrics_of = dict(con.sql(q.METRIC_NAMES_SQL).fetchall())
             rows = assemble(pair_frame, items, paired, reported, answers, scopes, changed)
             rows = add_unshared(rows, pair_frame, metrics_of)
-            return run_tests(rows, s, fetch).select(COLUMNS)
+            out = run_tests(rows, s, fetch).join(settings_differences(con, pair_frame), on="pair_id", how="left")
+            # Said on the overall row too: a reader of the verdict must see it.
+            differ = pl.when((pl.col("scope") == "overall") & pl.col("settings_diff").is_not_null())
+            out = out.with_columns(
+                pl.concat_str([pl.col("note"), differ.then(pl.format("run settings differ: {}", "settings_diff"))],
+                              separator="; ", ignore_nulls=True).replace("", None).alias("note")
+            )  # fmt: skip
+            return out.select(COLUMNS)
     finally:
+        for view in q.ALIASED:
+            con.execute(f"DROP VIEW IF EXISTS {view}")
         for name in registered:
             con.unregister(name)
+
+
+def _alias_frame(s: Settings) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"spelling": list(s.aliases), "canonical": list(s.aliases.values())},
+        schema={"spelling": pl.String, "canonical": pl.String},
+    )
+
+
+def _models(con: duckdb.DuckDBPyConnection, s: Settings) -> pl.DataFrame:
+    """Model names as the analysis spells them (aliases merged), with base and quantization.
+
+    The base comes from ``[models.bases]`` where it names one, else from the name (as ingest
+    parsed it).
+    """
+    from engine.modelname import split_model
+
+    names = sorted({s.canonical(m) for (m,) in con.sql("SELECT model FROM models").fetchall()})
+    parsed = [split_model(n) for n in names]
+    return pl.DataFrame(
+        {
+            "model": names,
+            "model_base": [s.bases.get(n, base) for n, (base, _q) in zip(names, parsed, strict=True)],
+            "quantization": [q_ for _b, q_ in parsed],
+        },
+        schema={"model": pl.String, "model_base": pl.String, "quantization": pl.String},
+    )
+
+
+def _with_aliases(rules: Sequence[Rule], s: Settings) -> list[Rule]:
+    """Rules whose patterns also select a model through any of its aliases (every spelling works)."""
+    if not s.aliases:
+        return list(rules)
+
+    def expand(patterns: tuple[str, ...]) -> tuple[str, ...]:
+        extra = [
+            canonical for spelling, canonical in s.aliases.items()
+            if any(fnmatch.fnmatchcase(spelling.lower(), p.lower()) for p in patterns)
+        ]  # fmt: skip
+        return tuple(dict.fromkeys([*patterns, *extra]))
+
+    return [Rule(expand(r.baseline), expand(r.candidate)) for r in rules]
 
 
 def _resolve_pairs(

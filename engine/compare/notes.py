@@ -45,8 +45,10 @@ def notes(rows: pl.DataFrame, a: dict[str, np.ndarray], chosen: np.ndarray, usab
         if t in PAIRED_TESTS and n_p > 0:
             say.append(f"paired on the {n_p} {unit}(s) both answered; means are over those")
         if a["n_changed"][i] > 0:
-            say.append(f"{int(a['n_changed'][i])} item(s) with the same id changed content between the runs "
-                       "(item_hash differs): not paired")
+            say.append(
+                f"{int(a['n_changed'][i])} item(s) with the same id changed content between the runs "
+                "(item_hash differs): not paired"
+            )
         if repeated[i] or (a["n_answers_b"][i] > a["n_items_b"][i]) or (a["n_answers_c"][i] > a["n_items_c"][i]):
             say.append("repeated answers averaged per item first")
         if partial[i] and not a["reported"][i] and t:

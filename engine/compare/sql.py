@@ -10,8 +10,10 @@ A category is a category of its benchmark: mmlu's ``anatomy`` and cmmlu's ``anat
 The metric of a row carries the answer filter where the source has one (``exact_match,strict-match``
 as lm-eval spells it), so answers extracted two ways are never averaged into one number.
 
-Every query reads the registered tables ``_eh_models`` (models in the analysis), ``_eh_excluded``
-(runs left out) and, for pairs, ``_eh_pairs`` (pair_id, baseline, candidate).
+Every query reads ``_eh_scores`` and ``_eh_metrics`` (the views with model names as the analysis
+spells them: ``evalhouse.toml``'s ``[models]`` aliases applied, see :data:`ALIASED`), and the
+registered tables ``_eh_models`` (models in the analysis), ``_eh_excluded`` (runs left out) and, for
+pairs, ``_eh_pairs`` (pair_id, baseline, candidate).
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ _SCOPE_KEY = """
     CASE WHEN grouping(category) = 0 THEN category WHEN grouping(bk) = 0 THEN bk ELSE '' END AS key,
     CASE WHEN grouping(bk) = 0 THEN bk ELSE '' END AS bench"""
 _SETS = "GROUPING SETS (({0}, metric), ({0}, metric, bk, category), ({0}, metric, bk))"
+
+
+# The stored tables as the analysis reads them: each alias's rows under its canonical model name
+# (`_eh_alias`: spelling, canonical). Created as temporary views for the time of one comparison.
+ALIASED = {
+    view: f"""CREATE OR REPLACE TEMP VIEW {view} AS
+    SELECT t.* REPLACE (coalesce(a.canonical, t.model) AS model)
+    FROM {table} AS t LEFT JOIN _eh_alias AS a ON a.spelling = t.model"""
+    for view, table in (("_eh_scores", "scores"), ("_eh_metrics", "metrics"), ("_eh_runs", "runs"))
+}
 
 
 def _cluster_key(cluster: str | None) -> str:
@@ -55,7 +67,7 @@ def _items(cluster: str | None) -> str:
                -- A NULL item_id is an answer of its own, never merged with other NULLs.
                coalesce(item_id, run_id || ':' || sample_id::VARCHAR) AS item_id, {_FILTER} AS filter,
                score, higher_is_better, item_hash
-        FROM scores WHERE {_LIVE}
+        FROM _eh_scores WHERE {_LIVE}
     ), items AS (
         SELECT model, metric, category, bk, avg(score) AS s, count(*) AS k,
                bool_and(higher_is_better) AS hib, min(score) >= 0 AND max(score) <= 1 AS in_range,
@@ -117,7 +129,7 @@ def changed_sql(cluster: str | None) -> str:
 ANSWERS_SQL = f"""
 WITH s AS (
     SELECT model, {_METRIC} AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, score
-    FROM scores WHERE {_LIVE}
+    FROM _eh_scores WHERE {_LIVE}
 )
 SELECT model, metric, {_SCOPE_KEY}, count(*) AS n_ans, avg(score) AS mean_ans, var_samp(score) AS var_ans
 FROM s
@@ -178,7 +190,7 @@ METRICS_SQL = f"""
 WITH m AS (
     SELECT model, {_METRIC} AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, task, value, stderr,
            n, higher_is_better
-    FROM metrics WHERE {_LIVE}
+    FROM _eh_metrics WHERE {_LIVE}
 ), t AS (
     SELECT model, metric, category, bk, task, avg(value) AS value, avg(stderr) AS se,
            count(stderr) = count(*) AS has_se, max(n) AS n, bool_and(higher_is_better) AS hib,
@@ -211,8 +223,8 @@ FROM b WHERE own OR NOT has_own GROUP BY model, metric, bk
 # with none in common).
 METRIC_NAMES_SQL = f"""
 SELECT model, list(DISTINCT label ORDER BY label) AS metrics FROM (
-        SELECT model, {_METRIC} AS label FROM scores WHERE {_LIVE}
+        SELECT model, {_METRIC} AS label FROM _eh_scores WHERE {_LIVE}
         UNION ALL
-        SELECT model, {_METRIC} || ' (aggregate)' AS label FROM metrics WHERE {_LIVE}
+        SELECT model, {_METRIC} || ' (aggregate)' AS label FROM _eh_metrics WHERE {_LIVE}
 ) GROUP BY model
 """
