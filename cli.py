@@ -476,6 +476,41 @@ def schema() -> None:
     click.echo(open_format_doc(), nl=False)
 
 
+def _export_formats() -> list[str]:
+    from engine.export import WRITERS  # imports no data library: `--help` stays instant
+
+    return list(WRITERS)
+
+
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(_export_formats()), required=True,
+              help="eee: Every Eval Ever (schema 0.3.0), OUT/data/<benchmark>/<org>/<model>/<uuid>.json and "
+                   "<uuid>_samples.jsonl.")  # fmt: skip
+@click.option("--model", "-m", "models", multiple=True, metavar="PATTERN",
+              help="Only these models (glob, case-insensitive; repeatable). Default: every live run.")  # fmt: skip
+@warehouse_option
+@engine_errors
+def export(out: str, fmt: str, models: tuple[str, ...], warehouse: str) -> None:
+    """Write the warehouse's live runs into OUT in another tool's format.
+
+    eee writes one aggregate JSON per run (its reported metrics, and the mean and standard error of
+    each metric of its per-item scores) and, for a run with per-item scores, a `_samples.jsonl`
+    beside it; exporting again rewrites the same files. `evalhouse ingest OUT` reads them back.
+
+    \b
+    Example:
+      evalhouse export --format eee eee-out/ -m 'EleutherAI/*'
+    """
+    from engine.export import export as run_export
+    from engine.warehouse import open_warehouse
+
+    report = run_export(open_warehouse(warehouse), out, fmt=fmt, models=models)
+    skipped = f"; {report.skipped} run(s) without scores or metrics skipped" if report.skipped else ""
+    click.echo(f"wrote {report.runs} run(s): {len(report.files)} file(s), {report.lines} sample line(s) "
+               f"under {report.out / 'data'}{skipped}")  # fmt: skip
+
+
 @main.command()
 @warehouse_option
 @engine_errors

@@ -15,7 +15,6 @@ often Japanese) so labels come out as glyphs rather than boxes.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import polars as pl
+
+from engine.pairs import precision_rank
 
 if TYPE_CHECKING:
     import duckdb
@@ -690,23 +691,6 @@ def relative_change_heatmap(
 # 7. Score by quantization level per model base
 # ---------------------------------------------------------------------------------------------
 
-_PRECISION_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
-
-
-def quant_bits(quantization: str | None) -> float:
-    """Bits per weight a quantization name stands for, to order levels (None = unquantized, first).
-
-    >>> [quant_bits(q) for q in (None, "fp16", "q8_0", "q4_k_m", "iq2_xs", "awq")]
-    [inf, 16.0, 8.0, 4.0, 2.0, 0.0]
-    """
-    if quantization is None:
-        return math.inf
-    q = quantization.lower()
-    if q in _PRECISION_BITS:
-        return float(_PRECISION_BITS[q])
-    digits = "".join(ch for ch in q.split("_")[0] if ch.isdigit())
-    return float(digits) if digits else 0.0  # gptq/awq/exl2: unknown width, drawn last
-
 
 def quantization(
     frame: pl.DataFrame, *, metric: str = "score", max_bases: int = 15, columns: int = 5
@@ -728,7 +712,7 @@ def quantization(
     levels = levels.filter(pl.col("levels") >= 2).sort(["levels", "n", "model_base"], descending=[True, True, False])
     note = f"{max_bases} of {levels.height} model bases (most levels)" if levels.height > max_bases else ""
     kept = frame.join(levels.head(max_bases).select("model_base"), on="model_base")
-    order = sorted(set(kept["level"].to_list()), key=lambda q: (-quant_bits(None if q == "none" else q), q))
+    order = sorted(set(kept["level"].to_list()), key=lambda q: (-precision_rank(None if q == "none" else q), q))
     x = alt.X("level:N", sort=order, title=None, axis=alt.Axis(labelAngle=-45))
     base = alt.Chart().encode(x=x)
     line = base.mark_line(color="#9ab", strokeWidth=1.5).encode(y="mean:Q")

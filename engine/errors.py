@@ -52,3 +52,11 @@ class AnalysisError(EvalhouseError):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class ExportError(EvalhouseError):
+    """An export that cannot be written as asked (no runs, a model pattern matching nothing, a full disk)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint

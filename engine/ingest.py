@@ -461,14 +461,23 @@ def read_source(path: str, sha256: str) -> tuple[str, list[RunBuilder], list[dic
     source = Source(path, data, sha256)
     if not data.strip():
         raise BadResultFile(path, "(file)", "is empty")
+    refused: BadResultFile | None = None
     for adapter in adapters.ADAPTERS:
-        if adapter.detect(source):
+        try:
+            claimed = adapter.detect(source)
+        except BadResultFile as exc:
+            # A strict-JSON adapter refusing bytes (bare NaN) must not stop a later, tolerant one.
+            refused = refused or exc
+            continue
+        if claimed:
             try:
                 runs = adapter.read(source)
                 return adapter.NAME, runs, sorted(source.dependencies.values(), key=lambda d: d["path"]) or None
             except BadResultFile as exc:
                 exc.format = adapter.NAME
                 raise
+    if refused is not None:
+        raise refused
     raise BadResultFile(path, "(file)", f"no adapter recognises this content ({_describe(source)})")
 
 

@@ -16,7 +16,6 @@ highest-precision model sharing the base (``foo-q8_0`` for ``foo-q4_k_m``).
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -60,19 +59,20 @@ def pairs_from_rules(names: Sequence[str], rules: Sequence[Rule]) -> list[tuple[
     return list(out)
 
 
-_BITS = re.compile(r"(\d+)")
-
-
 def precision_rank(quantization: str | None) -> float:
     """How close a quantization is to full precision (higher is closer; none is full precision).
 
-    >>> [precision_rank(q) for q in (None, "fp16", "q8_0", "q4_k_m", "gptq")]
-    [inf, 16.0, 8.0, 4.0, 0.0]
+    The bits per weight the label stands for (``engine.modelname.quant_bits``); 0 when it does not
+    say (``gptq``, ``gguf``): ranked last.
+
+    >>> [precision_rank(q) for q in (None, "fp16", "q8_0", "q4_k_m", "gptq", "w4a16", "exl2-4.65bpw")]
+    [inf, 16.0, 8.0, 4.0, 0.0, 4.0, 4.65]
     """
+    from engine.modelname import quant_bits
+
     if quantization is None:
         return float("inf")
-    m = _BITS.search(quantization)
-    return float(m.group(1)) if m else 0.0
+    return quant_bits(quantization) or 0.0
 
 
 def default_pairs(

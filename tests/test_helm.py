@@ -55,9 +55,9 @@ def test_per_instance_stats_value_by_value(wh: Warehouse) -> None:
 def test_run_without_run_spec_reads_the_folder_name(wh: Warehouse) -> None:
     load(wh, LLAMA)
     assert rows(wh, "SELECT model, benchmark, category, task, item_id, epoch, score FROM scores ORDER BY ALL") == [
-        ("together_llama-7b", "mmlu", "anatomy", TASK, "id12", 0, 0.0),
-        ("together_llama-7b", "mmlu", "anatomy", TASK, "id12", 1, 1.0),  # no mean: sum / count
-        ("together_llama-7b", "mmlu", "anatomy", TASK, "id13", 0, 1.0),
+        ("together/llama-7b", "mmlu", "anatomy", TASK, "id12", 0, 0.0),
+        ("together/llama-7b", "mmlu", "anatomy", TASK, "id12", 1, 1.0),  # no mean: sum / count
+        ("together/llama-7b", "mmlu", "anatomy", TASK, "id13", 0, 1.0),
     ]
 
 
@@ -66,12 +66,12 @@ def test_two_models_pair_on_instance_and_trial(wh: Warehouse) -> None:
     assert rows(wh, f"""
         SELECT a.item_id, a.epoch, a.score, b.score FROM scores a
         JOIN scores b ON {SAME}
-        WHERE a.model = 'openai/gpt2' AND b.model = 'together_llama-7b' ORDER BY ALL""") == [
+        WHERE a.model = 'openai/gpt2' AND b.model = 'together/llama-7b' ORDER BY ALL""") == [
         ("id12", 0, 1.0, 0.0), ("id12", 1, 0.0, 1.0), ("id13", 0, 0.0, 1.0)]  # fmt: skip
 
 
 def test_broken_instance_rejects_the_file(wh: Warehouse) -> None:
     report = ingest(wh, [FIXTURES / "helm_bad"], workers=1)
-    assert [(o.format, o.status, o.reason.split(": ", 1)[1]) for o in report.offers] == [
+    assert [(o.format, o.status, str(o.reason).split(": ", 1)[1]) for o in report.offers] == [
         ("helm", "rejected", "[1].train_trial_index: 'first' is not an integer")]  # fmt: skip
     assert rows(wh, "SELECT count(*) FROM scores") == [(0,)]

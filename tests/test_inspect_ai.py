@@ -50,7 +50,8 @@ def test_json_log_value_by_value(wh: Warehouse) -> None:
                             True)]  # fmt: skip
     assert rows(wh, "SELECT source_format, model_base, harness, status, started_at, n_items, metadata FROM runs") == [
         ("inspect-ai", MINI, "inspect_ai", "success", datetime(2024, 6, 1, 10), 6,
-         '{"dataset":"arith","epochs":2,"eval_id":"run-a","log_version":2,"task_version":0}')
+         '{"dataset":"arith","epochs":2,"eval_id":"run-a","log_version":2,"settings":{"config":{"epochs":2},'
+         '"dataset":{"name":"arith","samples":3},"task_version":0},"task_version":0}')
     ]  # fmt: skip
 
 

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from engine.adapters.base import dumps, question_key
 from engine.errors import BadResultFile
 from engine.ingest import read_source
 from engine.warehouse import Warehouse
@@ -63,13 +64,16 @@ def test_details_parquet_value_by_value(tmp_path: Path, wh: Warehouse) -> None:
     report = load(wh, path)
     assert [o.format for o in report.offers] == ["lighteval"]
     head = ("openai/gpt2", "mmlu", "anatomy", TASK)
-    # the NaN row is missing, not a score; an empty doc id falls back to the row's position
-    assert samples(wh) == [
-        (*head, "0", 0, None, None, "acc", 1.0, True, None, None, None, None, "Which bone is in the thigh?", " femur",
-         " femur"),
-        (*head, "1", 0, None, None, "acc", 0.0, True, None, None, None, None, "How many chambers has the heart?",
-         " 2", " 4"),
-    ]  # fmt: skip
+    # the NaN row is missing, not a score; an empty doc id falls back to a key of the item's content (rows are
+    # in the order the model answered, so a row's position is no key)
+    thigh = {"query": "Which bone is in the thigh?", "choices": [" femur", " ulna"], "gold_index": [0], "gold": []}
+    heart = {"query": "How many chambers has the heart?", "choices": [" 2", " 4"], "gold_index": [1], "gold": []}
+    assert sorted(samples(wh), key=repr) == sorted([
+        (*head, question_key(dumps(thigh)), 0, None, None, "acc", 1.0, True, None, None, None, None,
+         "Which bone is in the thigh?", " femur", " femur"),
+        (*head, question_key(dumps(heart)), 0, None, None, "acc", 0.0, True, None, None, None, None,
+         "How many chambers has the heart?", " 2", " 4"),
+    ], key=repr)  # fmt: skip
     assert rows(wh, "SELECT started_at, n_items FROM runs") == [(datetime(2024, 5, 1, 12), 2)]
 
 

@@ -30,27 +30,32 @@ def test_samples_of_one_model_value_by_value(wh: Warehouse) -> None:
     arc_target = ["1", "0", "1", "0"]
     expected = [
         (M160, "arc_easy", "arc_easy", "arc_easy", str(i), 0, "none", None, metric, arc_scores[metric][i], True,
-         None, None, None, f'{{"doc_hash":"d{i}"}}', ARC_Q[i], arc_resps[i], arc_target[i])
+         None, None, None, f'{{"prompt_hash":"p{i}"}}', ARC_Q[i], arc_resps[i], arc_target[i])
         for i in range(4) for metric in ("acc", "acc_norm")
     ]  # fmt: skip
     tom = "Tom has 3 apples and buys 2 more. How many apples does he have?"
     box = "A box holds 4 pens. How many pens are in 2 boxes?"
     expected += [
         (M160, "gsm8k", "gsm8k", "gsm8k", "0", 0, "flexible-extract", None, "exact_match", 1.0, True, None, None, None,
-         '{"doc_hash":"g0"}', tom, "5", "3 + 2 = 5\n#### 5"),
+         '{"prompt_hash":"q0"}', tom, "5", "3 + 2 = 5\n#### 5"),
         (M160, "gsm8k", "gsm8k", "gsm8k", "0", 0, "strict-match", None, "exact_match", 0.0, True, None, None, None,
-         '{"doc_hash":"g0"}', tom, "[invalid]", "3 + 2 = 5\n#### 5"),
+         '{"prompt_hash":"q0"}', tom, "[invalid]", "3 + 2 = 5\n#### 5"),
         # bleu's per-item value is a [refs, prediction] pair (a corpus metric's pieces): not a score
         (M160, "gsm8k", "gsm8k", "gsm8k", "1", 0, "flexible-extract", None, "exact_match", 1.0, True, None, None, None,
-         '{"doc_hash":"g1"}', box, "8", "4 * 2 = 8\n#### 8"),
+         '{"prompt_hash":"q1"}', box, "8", "4 * 2 = 8\n#### 8"),
         (M160, "gsm8k", "gsm8k", "gsm8k", "1", 0, "strict-match", None, "exact_match", 1.0, True, None, None, None,
-         '{"doc_hash":"g1"}', box, "8", "4 * 2 = 8\n#### 8"),
+         '{"prompt_hash":"q1"}', box, "8", "4 * 2 = 8\n#### 8"),
         # mmlu_anatomy sits in mmlu -> mmlu_stem (group_subtasks); doc 1's acc is a bare NaN: missing
         (M160, "mmlu", "anatomy", "mmlu_anatomy", "0", 0, "none", None, "acc", 1.0, True, None, None, None,
-         '{"doc_hash":"m0","group":"mmlu_stem"}', "Which bone is in the thigh?",
+         '{"group":"mmlu_stem","prompt_hash":"n0"}', "Which bone is in the thigh?",
          "[[-0.25,true],[-3.0,false],[-2.0,false],[-4.0,false]]", "0"),
     ]  # fmt: skip
     assert samples(wh) == sorted(expected)
+    # The item's content hash is doc_hash:target_hash; prompt_hash (chat template, shots) only in attributes.
+    assert rows(wh, "SELECT DISTINCT task, item_id, item_hash FROM scores ORDER BY ALL") == [
+        *[("arc_easy", str(i), f"d{i}:t{i}") for i in range(4)],
+        ("gsm8k", "0", "g0:u0"), ("gsm8k", "1", "g1:u1"), ("mmlu_anatomy", "0", "m0:o0"),
+    ]  # fmt: skip
 
 
 def test_results_become_metrics_value_by_value(wh: Warehouse) -> None:
@@ -64,6 +69,8 @@ def test_results_become_metrics_value_by_value(wh: Warehouse) -> None:
         (M160, "logiqa", "logiqa", "logiqa", "brier_score", "none", 0.375, 0.0625, 8, False),
         (M160, "mmlu", "anatomy", "mmlu_anatomy", "acc", "none", 0.5, None, 2, True),  # "N/A" stderr
         (M160, "mmlu", "astronomy", "mmlu_astronomy", "acc", "none", 0.0, 0.0, 2, True),
+        # the top-level group's own aggregate, as the file gives it (no sample_count before 0.4.12: no n)
+        (M160, "mmlu", "mmlu", "mmlu", "acc", "none", 0.25, 0.125, None, True),
         # a group without aggregation ({" ": " "}) contributes nothing; its subtask is placed under it
         (M160, "tinyBenchmarks", "tinyArc", "tinyArc", "acc_norm", "none", 0.25, None, 4, True),
         (M160, "wikitext", "wikitext", "wikitext", "bits_per_byte", "none", 1.125, None, 62, False),
@@ -76,11 +83,11 @@ def test_runs_of_one_model(wh: Warehouse) -> None:
     got = rows(wh, "SELECT source_format, model, model_base, quantization, harness, status, started_at, n_items, "
                    "metadata FROM runs ORDER BY source_format, metadata")  # fmt: skip
     results_meta = json.loads(got[0][8])
-    # group aggregates stay out of the rows (they would count their subtasks twice) but are kept
+    # every group's aggregate is kept; only the top-level one (mmlu) is also a row
     assert results_meta["groups"] == {"mmlu": {"acc,none": 0.25, "acc_stderr,none": 0.125},
                                       "mmlu_stem": {"acc,none": 0.25, "acc_stderr,none": 0.125}}  # fmt: skip
-    assert results_meta["lm_eval_version"] == "0.4.8"
-    assert results_meta["n_shot"]["gsm8k"] == 5
+    assert results_meta["settings"]["lm_eval_version"] == "0.4.8"
+    assert results_meta["settings"]["n_shot"]["gsm8k"] == 5
     # `date` (Unix seconds) for the results; the time in the file name for the samples
     run = (M160, M160, None, "lm-evaluation-harness", None)
     in_name = datetime(2024, 5, 29, 10, 20, 30, 123456)
@@ -90,9 +97,10 @@ def test_runs_of_one_model(wh: Warehouse) -> None:
         ("lm-eval-samples", *run, in_name, 4),
         ("lm-eval-samples", *run, in_name, 1),
     ]
-    assert [json.loads(g[8]) for g in got[1:]] == [
-        {"from_results_file": True, "task": t} for t in ("arc_easy", "gsm8k", "mmlu_anatomy")
-    ]
+    samples_meta = [json.loads(g[8]) for g in got[1:]]
+    assert [(m["task"], m["from_results_file"], m["settings"]["n_shot"]) for m in samples_meta] == [
+        ("arc_easy", True, {"arc_easy": 0}), ("gsm8k", True, {"gsm8k": 5}), ("mmlu_anatomy", True, {"mmlu_anatomy": 0})
+    ]  # fmt: skip
 
 
 def test_samples_before_filter_and_metrics_keys(wh: Warehouse) -> None:
@@ -195,7 +203,7 @@ LINE = {"doc_id": 0, "doc": {"question": "q"}, "target": "a", "arguments": {}, "
 )
 def test_broken_samples_are_rejected_whole(tmp_path: Path, name: str, lines: list[dict[str, object]], field: str,
                                            reason: str) -> None:  # fmt: skip
-    path = _write(tmp_path / "m", name, "\n".join(json.dumps(x) for x in lines) + "\n")
+    path = _write(tmp_path / "org__m", name, "\n".join(json.dumps(x) for x in lines) + "\n")
     with pytest.raises(BadResultFile) as err:
         read_source(path, "0" * 64)
     assert (err.value.field, err.value.reason) == (field, reason)

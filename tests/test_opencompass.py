@@ -31,6 +31,6 @@ def test_summary_value_by_value(wh: Warehouse) -> None:
 def test_text_score_rejects_the_summary(wh: Warehouse) -> None:
     report = ingest(wh, [FIXTURES / "opencompass" / "bad"], workers=1)
     reason = "line 2.internlm2-7b-hf: 'seventy' is not a score (a number, true/false or C/I/P/N)"
-    assert [(o.format, o.status, o.reason.split(": ", 1)[1]) for o in report.offers] == [
+    assert [(o.format, o.status, str(o.reason).split(": ", 1)[1]) for o in report.offers] == [
         ("opencompass", "rejected", reason)
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from engine.adapters import (
+    every_eval_ever,
     helm,
     inspect_ai,
     lighteval,
@@ -23,9 +24,13 @@ from engine.adapters import (
 # would otherwise reach the JSON adapters, whose whole-file parse rejects it. Then the formats that
 # tolerate bare NaN (lighteval, lm-eval): they must see such a file before a strict adapter rejects
 # it. Then the other shapes, most specific first; ``no_scores`` last: it accepts any flat object.
+# ``every_eval_ever`` reads a JSONL shape (``_samples.jsonl``) and a JSON one, so it sits with the
+# line-oriented formats; its JSON test looks for its keys in the bytes and never raises on a file
+# that is not strict JSON, so the NaN-tolerant adapters after it still get theirs.
 ADAPTERS: list[ModuleType] = [
     lm_eval_samples,
     open_format,
+    every_eval_ever,
     lighteval,
     lm_eval_results,
     lm_eval_v03,

@@ -22,6 +22,7 @@ import orjson
 
 from engine.errors import BadResultFile
 from engine.modelname import split_model
+from engine.names import OWN_NAMES_HARNESSES, canonical_row
 from engine.schema import SCORES, TEXTS
 
 # Per-sample columns the builder fills (run_id and model are filled in when the run is written).
@@ -282,7 +283,12 @@ def dumps(value: Any) -> str:
 
 
 class RunBuilder:
-    """Collects one run's rows column by column (cheaper than a dict per row)."""
+    """Collects one run's rows column by column (cheaper than a dict per row).
+
+    Every row's benchmark and category are made canonical here (``engine.names.canonical_row``:
+    ``hendrycksTest-anatomy`` is mmlu/anatomy whatever the adapter), the source's spelling kept in
+    ``task``; a harness in ``OWN_NAMES_HARNESSES`` keeps its names as given.
+    """
 
     def __init__(
         self,
@@ -306,6 +312,15 @@ class RunBuilder:
         self.texts: dict[str, list[Any]] = {f: [] for f in TEXT_FIELDS}
         self.metrics: dict[str, list[Any]] = {f: [] for f in METRIC_FIELDS}
         self._answers = 0
+        self._canonical = harness not in OWN_NAMES_HARNESSES
+
+    def _names(
+        self, benchmark: str | None, category: str | None, task: str | None
+    ) -> tuple[str | None, str, str | None]:
+        """(benchmark, category, task) of a row as stored: canonical, the category never NULL."""
+        if self._canonical:
+            benchmark, category, task = canonical_row(benchmark, category, task)
+        return benchmark, category or benchmark or "unknown", task
 
     def add_answer(
         self,
@@ -334,7 +349,7 @@ class RunBuilder:
         """
         sample_id = self._answers
         self._answers += 1
-        cat = category or benchmark or "unknown"
+        benchmark, cat, task = self._names(benchmark, category, task)
         s = self.scores
         for metric, value in scores.items():
             s["sample_id"].append(sample_id)
@@ -384,10 +399,16 @@ class RunBuilder:
         self._answers += n
         nones: list[None] = [None] * n
         s = self.scores
+        tasks: list[str | None] = [None] * n
+        if self._canonical:
+            names = [self._names(b, c, None) for b, c in zip(benchmark, category, strict=True)]
+            benchmark, category, tasks = [b for b, _, _ in names], [c for _, c, _ in names], [t for _, _, t in names]
+        else:
+            category = [c or b or "unknown" for c, b in zip(category, benchmark, strict=True)]
         s["sample_id"].extend(range(start, start + n))
         s["benchmark"].extend(benchmark)
-        s["category"].extend([c or b or "unknown" for c, b in zip(category, benchmark, strict=True)])
-        s["task"].extend(nones)
+        s["category"].extend(category)
+        s["task"].extend(tasks)
         s["item_id"].extend(item_ids)
         s["epoch"].extend([0] * n)
         s["filter"].extend(nones)
@@ -427,9 +448,10 @@ class RunBuilder:
         higher: bool | None = None,
     ) -> None:
         """Add one aggregate-only result."""
+        benchmark, category, task = self._names(benchmark, category, task)
         m = self.metrics
         m["benchmark"].append(benchmark)
-        m["category"].append(category or benchmark or "unknown")
+        m["category"].append(category)
         m["task"].append(task)
         m["metric"].append(metric)
         m["filter"].append(filter)

@@ -3,8 +3,16 @@
 Aggregate-only (0.3 wrote no per-item file we read, and no sample counts, so ``n`` is NULL).
 Metric keys have no ``,<filter>`` suffix; ``<metric>_stderr`` is the standard error of ``<metric>``.
 MMLU is 57 tasks ``hendrycksTest-<subject>``: benchmark ``mmlu``, category the subject; any other
-task is its own benchmark and category. The model is ``pretrained=`` in ``config.model_args``,
-else ``config.model``.
+task is its own benchmark and category.
+
+The model is named as for 0.4 (:func:`lm_eval_results.model_of`): ``pretrained=`` (or ``peft``,
+``model``, ...) in ``config.model_args``, with a ``revision`` other than ``main`` appended
+(``EleutherAI/pythia-160m@step143000``: EleutherAI's own 0.3 files evaluate one model's checkpoints
+by revision). ``config.model`` is the model only when ``model_args`` is empty; gpt-neox's
+evaluation writes its whole training config as ``model_args`` (``config.model: "neox"``), which
+names no model, and such a file is rejected rather than merging every checkpoint under ``neox``.
+The settings (task versions, ``num_fewshot`` per task, ``model_args`` without the model, batch
+size, limit) go to ``metadata["settings"]``.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.adapters.base import RunBuilder, Source, require
-from engine.adapters.lm_eval_results import _V04_KEYS, HARNESS, model_of
+from engine.adapters.lm_eval_results import _V04_KEYS, HARNESS, model_of, run_settings
 
 NAME = "lm-eval-0.3"
 
@@ -50,9 +58,12 @@ def place(task: str) -> tuple[str, str]:
 def read(source: Source) -> list[RunBuilder]:
     path, doc = source.path, source.json_lenient
     config: dict[str, Any] = doc["config"]
+    shots = config.get("num_fewshot")
+    # The 0.4 shape of the same facts, so that a 0.3 run's settings read like a 0.4 run's.
+    as_v04 = {"versions": doc.get("versions"), "n-shot": dict.fromkeys(doc["results"], shots), "config": config}
     metadata = {
+        "settings": run_settings(as_v04),
         "config": {k: v for k, v in config.items() if isinstance(v, (str, int, float, bool))},
-        "versions": doc.get("versions"),
     }
     run = RunBuilder("results", model_of(doc, path), harness=HARNESS, metadata=metadata)
     for task, entry in doc["results"].items():
