@@ -30,6 +30,9 @@ options itself.
     [models.bases]                   # a variant's base model where its name does not show it
     "aegis" = "model-a"
 
+    [metric_aliases]                 # several harnesses' names of one measure: compared as the first
+    acc = ["accuracy,ppl", "exact_match"]
+
 >>> s = merge(Settings(), by=["benchmark"], margin="2%")
 >>> s.by, s.margin
 (('benchmark',), Margin(value=0.02, relative=True))
@@ -87,6 +90,8 @@ class Settings:
     # spelling -> canonical model name; variant -> base model
     aliases: Mapping[str, str] = field(default_factory=dict)
     bases: Mapping[str, str] = field(default_factory=dict)
+    # metric label (`metric` or `metric,filter`) -> canonical label
+    metric_aliases: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None  # the evalhouse.toml read, if any
 
     def canonical(self, model: str) -> str:
@@ -214,11 +219,13 @@ def load(path: str | Path | None = None) -> Settings:
             raise AnalysisError(f'{path}: metrics.{metric} must be "higher" or "lower" (which is better)')
         directions[metric] = DIRECTIONS[word]
     aliases, bases = _models(path, _table(path, data, "models"))
+    metric_aliases = _aliases(path, "metric_aliases", _table(path, data, "metric_aliases"))
     try:
         return merge(
-            Settings(rules=tuple(rules), directions=directions, aliases=aliases, bases=bases, source=str(path)),
+            Settings(rules=tuple(rules), directions=directions, aliases=aliases, bases=bases,
+                     metric_aliases=metric_aliases, source=str(path)),
             **options,
-        )
+        )  # fmt: skip
     except AnalysisError as exc:
         raise AnalysisError(f"{path}: {exc}") from None
 
@@ -228,17 +235,23 @@ def _models(path: str | Path, section: dict[str, Any]) -> tuple[dict[str, str], 
     unknown = sorted(set(section) - {"aliases", "bases"})
     if unknown:
         raise AnalysisError(f"{path}: [models] has unknown key(s) {', '.join(unknown)}", hint="known: aliases, bases")
-    aliases: dict[str, str] = {}
-    for canonical, spellings in _table(path, section, "aliases").items():
-        for spelling in _patterns(path, f"models.aliases.{canonical}", {"x": spellings}, "x"):
-            if aliases.get(spelling, canonical) != canonical:
-                raise AnalysisError(f"{path}: models.aliases: {spelling!r} is an alias of two models")
-            if spelling != canonical:
-                aliases[spelling] = canonical
+    aliases = _aliases(path, "models.aliases", _table(path, section, "aliases"))
     bases = _table(path, section, "bases")
     if not all(isinstance(v, str) for v in bases.values()):
         raise AnalysisError(f"{path}: models.bases values must be model names (strings)")
     return aliases, dict(bases)
+
+
+def _aliases(path: str | Path, where: str, table: dict[str, Any]) -> dict[str, str]:
+    """``{canonical: [spellings]}`` as spelling -> canonical; a spelling of two names is an error."""
+    out: dict[str, str] = {}
+    for canonical, spellings in table.items():
+        for spelling in _patterns(path, f"{where}.{canonical}", {"x": spellings}, "x"):
+            if out.get(spelling, canonical) != canonical:
+                raise AnalysisError(f"{path}: {where}: {spelling!r} is an alias of two names")
+            if spelling != canonical:
+                out[spelling] = canonical
+    return out
 
 
 def _table(path: str | Path, data: dict[str, Any], name: str) -> dict[str, Any]:

@@ -43,3 +43,21 @@ def test_lm_eval_03_and_04_pair_subject_by_subject(wh: Warehouse) -> None:
     rows = orjson.loads(result.stdout)
     anatomy = [r for r in rows if r["scope"] == "category" and r["category"] == "anatomy"]
     assert [(r["metric"], r["benchmark"], r["test"]) for r in anatomy] == [("acc", "mmlu", "z")]
+
+
+def test_opencompass_pairs_with_lm_eval_through_a_metric_alias(wh: Warehouse, tmp_path) -> None:
+    """OpenCompass's `accuracy` (ppl mode) and lm-eval's `acc` are one measure once evalhouse.toml says so."""
+    csv = tmp_path / "oc" / "summary_20240601_120000.csv"
+    csv.parent.mkdir()
+    csv.write_text("dataset,version,metric,mode,qwen-7b-hf\nlukaemon_mmlu_anatomy,72817f,accuracy,ppl,55.56\n",
+                   encoding="utf-8")  # fmt: skip
+    ingest(wh, [FIXTURES / "lm_eval" / "v0_4_11", csv.parent], workers=1)
+    cfg = tmp_path / "evalhouse.toml"
+    cfg.write_text('[metric_aliases]\nacc = ["accuracy,ppl"]\n', encoding="utf-8")
+    args = ["compare", "-w", str(wh.root), "--no-save", "--format", "json", "-b", "*Qwen3.5*", "-c", "qwen-7b-hf",
+            "--by", "category"]  # fmt: skip
+    before = orjson.loads(CliRunner().invoke(main, args).stdout)
+    assert before[0]["note"].startswith("no metric in common")
+    rows = orjson.loads(CliRunner().invoke(main, [*args, "--config", str(cfg)]).stdout)
+    anatomy = next(r for r in rows if r["category"] == "anatomy")
+    assert (anatomy["metric"], anatomy["benchmark"], anatomy["mean_candidate"]) == ("acc", "mmlu", 0.5556)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +102,8 @@ def compare(
     names = sorted({m for p in pair_list for m in p})
     excluded = _excluded_runs(con, s.exclude_sources)
     registered = {
-        "_eh_alias": _alias_frame(s),
+        "_eh_alias": _alias_frame(s.aliases),
+        "_eh_metric_alias": _alias_frame(s.metric_aliases),
         "_eh_pairs": pair_frame,
         "_eh_models": pl.DataFrame({"model": names}, schema={"model": pl.String}),
         "_eh_excluded": pl.DataFrame({"run_id": excluded}, schema={"run_id": pl.String}),
@@ -145,9 +146,9 @@ def compare(
             con.unregister(name)
 
 
-def _alias_frame(s: Settings) -> pl.DataFrame:
+def _alias_frame(aliases: Mapping[str, str]) -> pl.DataFrame:
     return pl.DataFrame(
-        {"spelling": list(s.aliases), "canonical": list(s.aliases.values())},
+        {"spelling": list(aliases), "canonical": list(aliases.values())},
         schema={"spelling": pl.String, "canonical": pl.String},
     )
 

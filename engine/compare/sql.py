@@ -26,8 +26,7 @@ CLUSTER_LEVELS = ("category", "task", "item_id")
 
 _LIVE = "model IN (SELECT model FROM _eh_models) AND run_id NOT IN (SELECT run_id FROM _eh_excluded)"
 # lm-eval writes `none` where no filter applies; NULL, '' and 'none' are one thing.
-_FILTER = "CASE WHEN filter IS NULL OR filter IN ('', 'none') THEN NULL ELSE filter END"
-_METRIC = f"CASE WHEN {_FILTER} IS NULL THEN metric ELSE metric || ',' || filter END"
+_FILTER = "CASE WHEN s.filter IS NULL OR s.filter IN ('', 'none') THEN NULL ELSE s.filter END"
 _SCOPE_KEY = """
     CASE WHEN grouping(category) = 0 THEN 'category' WHEN grouping(bk) = 0 THEN 'benchmark' ELSE 'overall' END AS scope,
     CASE WHEN grouping(category) = 0 THEN category WHEN grouping(bk) = 0 THEN bk ELSE '' END AS key,
@@ -36,12 +35,23 @@ _SETS = "GROUPING SETS (({0}, metric), ({0}, metric, bk, category), ({0}, metric
 
 
 # The stored tables as the analysis reads them: each alias's rows under its canonical model name
-# (`_eh_alias`: spelling, canonical). Created as temporary views for the time of one comparison.
+# (`_eh_alias`: spelling, canonical), the filter normalised, and the metric as its label (metric and
+# filter, `exact_match,strict-match`) or that label's canonical name (`_eh_metric_alias`). Created as
+# temporary views for the time of one comparison.
+_LABEL = "CASE WHEN t.filter IS NULL THEN t.metric ELSE t.metric || ',' || t.filter END"
 ALIASED = {
     view: f"""CREATE OR REPLACE TEMP VIEW {view} AS
-    SELECT t.* REPLACE (coalesce(a.canonical, t.model) AS model)
-    FROM {table} AS t LEFT JOIN _eh_alias AS a ON a.spelling = t.model"""
-    for view, table in (("_eh_scores", "scores"), ("_eh_metrics", "metrics"), ("_eh_runs", "runs"))
+    WITH t AS (
+        SELECT s.* REPLACE (coalesce(a.canonical, s.model) AS model, {_FILTER} AS filter)
+        FROM {table} AS s LEFT JOIN _eh_alias AS a ON a.spelling = s.model
+    )
+    SELECT t.* REPLACE (coalesce(m.canonical, {_LABEL}) AS metric)
+    FROM t LEFT JOIN _eh_metric_alias AS m ON m.spelling = {_LABEL}"""
+    for view, table in (("_eh_scores", "scores"), ("_eh_metrics", "metrics"))
+} | {
+    "_eh_runs": """CREATE OR REPLACE TEMP VIEW _eh_runs AS
+    SELECT r.* REPLACE (coalesce(a.canonical, r.model) AS model)
+    FROM runs AS r LEFT JOIN _eh_alias AS a ON a.spelling = r.model"""
 }
 
 
@@ -63,9 +73,9 @@ def _items(cluster: str | None) -> str:
     """Per model, metric and item: the mean of its answers (``s``), their count, the item and its cluster."""
     return f"""
     base AS (
-        SELECT model, {_METRIC} AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, task,
+        SELECT model, metric AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, task,
                -- A NULL item_id is an answer of its own, never merged with other NULLs.
-               coalesce(item_id, run_id || ':' || sample_id::VARCHAR) AS item_id, {_FILTER} AS filter,
+               coalesce(item_id, run_id || ':' || sample_id::VARCHAR) AS item_id, filter,
                score, higher_is_better, item_hash
         FROM _eh_scores WHERE {_LIVE}
     ), items AS (
@@ -128,7 +138,7 @@ def changed_sql(cluster: str | None) -> str:
 # Every answer as an observation: what the original SO8T scripts' Student t-test counted.
 ANSWERS_SQL = f"""
 WITH s AS (
-    SELECT model, {_METRIC} AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, score
+    SELECT model, metric AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, score
     FROM _eh_scores WHERE {_LIVE}
 )
 SELECT model, metric, {_SCOPE_KEY}, count(*) AS n_ans, avg(score) AS mean_ans, var_samp(score) AS var_ans
@@ -188,7 +198,7 @@ def values_sql(cluster: str | None, paired: bool) -> str:
 # several tasks is listed with `parts`, never given the unweighted mean of its tasks.
 METRICS_SQL = f"""
 WITH m AS (
-    SELECT model, {_METRIC} AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, task, value, stderr,
+    SELECT model, metric AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, task, value, stderr,
            n, higher_is_better
     FROM _eh_metrics WHERE {_LIVE}
 ), t AS (
@@ -223,8 +233,8 @@ FROM b WHERE own OR NOT has_own GROUP BY model, metric, bk
 # with none in common).
 METRIC_NAMES_SQL = f"""
 SELECT model, list(DISTINCT label ORDER BY label) AS metrics FROM (
-        SELECT model, {_METRIC} AS label FROM _eh_scores WHERE {_LIVE}
+        SELECT model, metric AS label FROM _eh_scores WHERE {_LIVE}
         UNION ALL
-        SELECT model, {_METRIC} || ' (aggregate)' AS label FROM _eh_metrics WHERE {_LIVE}
+        SELECT model, metric || ' (aggregate)' AS label FROM _eh_metrics WHERE {_LIVE}
 ) GROUP BY model
 """
