@@ -518,3 +518,43 @@ def test_v03_gpt_neox_config_names_no_model(wh: Warehouse) -> None:
          "path, engine (lm-eval then leaves model_name empty or random), and config.model 'neox' is the backend, "
          "not a model"),
     ]  # fmt: skip
+
+
+def test_changed_docs_of_one_task_pair_only_where_unchanged(tmp_path: Path) -> None:
+    """Two models' gsm8k samples whose doc_hash differs for some doc_ids: only unchanged docs pair."""
+    import orjson
+    from click.testing import CliRunner
+
+    from cli import main
+    from engine.ingest import ingest
+    from engine.warehouse import open_warehouse
+
+    src = next((FIXTURES / "lm_eval" / "v0_4_12").iterdir())
+    base, cand = tmp_path / "base", tmp_path / "cand"
+    shutil.copytree(src, base)
+    shutil.copytree(src, cand)
+    results = next(cand.glob("results_*.json"))
+    doc = json.loads(results.read_text(encoding="utf-8"))
+    doc["model_name"] = "org/candidate"
+    results.write_text(json.dumps(doc), encoding="utf-8")
+    samples = next(cand.glob("samples_gsm8k_*.jsonl"))
+    lines = [json.loads(line) for line in samples.read_text(encoding="utf-8").splitlines()]
+    for line in lines:  # the dataset changed under doc 0 (one line per filter)
+        if line["doc_id"] == 0:
+            line["doc_hash"] = "0" * 64
+    samples.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    wh = open_warehouse(tmp_path / "wh", create=True)
+    ingest(wh, [base, cand], workers=1)
+    out = CliRunner().invoke(main, ["compare", "-w", str(wh.root), "--no-save", "--format", "json",
+                                    "-b", doc_model(base), "-c", "org/candidate", "--by", "benchmark"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    rows = orjson.loads(out.stdout)
+    gsm = [r for r in rows if r["scope"] == "benchmark" and r["benchmark"] == "gsm8k"]
+    # Two filters, two docs each: per filter, doc 1 pairs and doc 0 is reported as changed.
+    assert sorted(r["metric"] for r in gsm) == ["exact_match,flexible-extract", "exact_match,strict-match"]
+    assert all((r["n_paired"], r["n_changed"]) == (1, 1) for r in gsm)
+    assert all("1 item(s) with the same id changed content" in r["note"] for r in gsm)
+
+
+def doc_model(folder: Path) -> str:
+    return json.loads(next(folder.glob("results_*.json")).read_text(encoding="utf-8"))["model_name"]
