@@ -482,30 +482,53 @@ def _export_formats() -> list[str]:
     return list(WRITERS)
 
 
+def _export_tables() -> tuple[str, ...]:
+    from engine.export import PARQUET_TABLES
+
+    return PARQUET_TABLES
+
+
 @main.command()
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(_export_formats()), required=True,
               help="eee: Every Eval Ever (schema 0.3.0), OUT/data/<benchmark>/<org>/<model>/<uuid>.json and "
-                   "<uuid>_samples.jsonl.")  # fmt: skip
+                   "<uuid>_samples.jsonl. parquet: OUT/<table>/part-00000.parquet per table, with "
+                   "OUT/data_dictionary.json and OUT/DATA_DICTIONARY.md.")  # fmt: skip
 @click.option("--model", "-m", "models", multiple=True, metavar="PATTERN",
               help="Only these models (glob, case-insensitive; repeatable). Default: every live run.")  # fmt: skip
+@click.option("--tables", metavar="T1,T2", default=None,
+              help=f"parquet: only these tables, of {','.join(_export_tables())}. Default: all.")  # fmt: skip
 @warehouse_option
 @engine_errors
-def export(out: str, fmt: str, models: tuple[str, ...], warehouse: str) -> None:
+def export(out: str, fmt: str, models: tuple[str, ...], tables: str | None, warehouse: str) -> None:
     """Write the warehouse's live runs into OUT in another tool's format.
 
     eee writes one aggregate JSON per run (its reported metrics, and the mean and standard error of
     each metric of its per-item scores) and, for a run with per-item scores, a `_samples.jsonl`
     beside it; exporting again rewrites the same files. `evalhouse ingest OUT` reads them back.
 
+    parquet writes the live rows (retired runs left out) of runs, scores, texts, metrics, files and
+    the newest comparisons as zstd Parquet, one folder per table, for BI tools and dataframes, with
+    a data dictionary of every column. It is written beside OUT and renamed into place; an existing
+    OUT is replaced only if it is an earlier export.
+
     \b
     Example:
       evalhouse export --format eee eee-out/ -m 'EleutherAI/*'
+      evalhouse export --format parquet bi/ --tables runs,scores,comparisons
     """
     from engine.export import export as run_export
     from engine.warehouse import open_warehouse
 
-    report = run_export(open_warehouse(warehouse), out, fmt=fmt, models=models)
+    names = None if tables is None else tuple(t.strip() for t in tables.split(",") if t.strip())
+    report = run_export(open_warehouse(warehouse), out, fmt=fmt, models=models, tables=names)
+    if fmt == "parquet":
+        from engine.export_parquet import DICTIONARY_MD
+
+        counts = ", ".join(f"{name} {rows}" for name, rows in report.tables.items())
+        click.echo(f"wrote {len(report.tables)} table(s) under {report.out} ({counts} row(s)); "
+                   f"columns described in {report.out / DICTIONARY_MD}")  # fmt: skip
+        return
     skipped = f"; {report.skipped} run(s) without scores or metrics skipped" if report.skipped else ""
     click.echo(f"wrote {report.runs} run(s): {len(report.files)} file(s), {report.lines} sample line(s) "
                f"under {report.out / 'data'}{skipped}")  # fmt: skip
@@ -532,10 +555,12 @@ def shell(warehouse: str) -> None:
 
 @main.command()
 @warehouse_option
-@click.option("--fix", "repair", is_flag=True, help="Remove leftovers of interrupted writers; rewrite the views.")
+@click.option("--fix", "repair", is_flag=True,
+              help="Remove leftovers of interrupted writers, move files no writer committed to quarantine/, "
+                   "rewrite the views.")  # fmt: skip
 @engine_errors
 def doctor(warehouse: str, repair: bool) -> None:
-    """Check a warehouse: schema version, Parquet files, ledger against data, leftovers, views.
+    """Check a warehouse: schema version, each batch's files, ledger against data, leftovers, views.
 
     Exits 1 when it finds an error (data at risk or misread); warnings alone exit 0.
 

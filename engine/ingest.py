@@ -14,14 +14,19 @@ The work is in three passes so that content deduplication is decided before anyt
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import multiprocessing
+import multiprocessing.forkserver
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +126,9 @@ def ingest(
         wh: the warehouse (see ``open_warehouse``).
         paths: files and folders; folders are walked for result files.
         strict: if any file is rejected, write nothing and raise ``StrictModeRejection``.
-        workers: processes for hashing and parsing (default: one per core, when worth it).
+        workers: processes for hashing and parsing (default: one per core, when worth it). They
+            start as multiprocessing's ``forkserver`` starts processes, which imports the main
+            module: a script calling ``ingest`` needs the ``if __name__ == "__main__":`` guard.
         wait: wait for another ingest's lock rather than fail.
         progress: called as ``progress(phase, done, total)``.
 
@@ -129,6 +136,8 @@ def ingest(
         An ``IngestReport`` with one ``Offer`` per file.
     """
     offers, skipped = walk(paths)
+    if (workers or os.cpu_count() or 1) > 1 and len(offers) >= PARALLEL_MIN_FILES:
+        _fork_server()  # workers may be needed: it imports while the ledger loads
     with lock(wh, wait=wait, on_wait=on_wait):
         remove_stale_staging(wh)
         state = LedgerState.load(wh)
@@ -295,8 +304,7 @@ def _ingest_locked(
 
     n_workers = workers or os.cpu_count() or 1
     parallel = n_workers > 1 and len(to_hash) >= PARALLEL_MIN_FILES
-    pool = ProcessPoolExecutor(max_workers=n_workers) if parallel else None
-    try:
+    with _worker_pool(n_workers if parallel else 1) as pool:
         # Pass 2: hash what may have changed.
         for o, (sha, err) in zip(to_hash, _map(pool, _hash_file, [o.path for o in to_hash], progress, "hash"),
                                  strict=True):  # fmt: skip
@@ -334,9 +342,6 @@ def _ingest_locked(
         results: dict[str, tuple[str | None, str, str | None, int, list[dict[str, Any]] | None]] = {}
         for chunk_result in _map(pool, _parse_chunk, jobs, progress, "parse", weights=[len(j[2]) for j in jobs]):
             results.update(chunk_result)
-    finally:
-        if pool:
-            pool.shutdown()
 
     rows = 0
     for o in to_parse:
@@ -346,6 +351,57 @@ def _ingest_locked(
     retired = _retire_replaced(offers, state, batch)
     _write_ledger(offers, batch)
     return IngestReport(batch.batch_id, offers, retired_runs=retired, rows=rows)
+
+
+@contextlib.contextmanager
+def _worker_pool(n_workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """Worker processes for hashing and parsing (None when ``n_workers`` is 1), shut down on exit.
+
+    The workers must never keep the warehouse locked. A ``flock`` belongs to the open file, and a
+    forked child shares the ingest's: workers outliving an ingest killed on its own (as the OOM
+    killer does) would hold ``.lock`` for ever. So they are forked from a fork server, a fresh
+    interpreter with none of the ingest's descriptors and this module imported once, so each
+    worker starts in milliseconds. And each worker exits when its end of a pipe whose only write
+    end the ingest holds sees EOF: when the ingest dies, whatever the signal, or gives up.
+    """
+    if n_workers <= 1:
+        yield None
+        return
+    ctx = _fork_server()
+    lifeline, keep_alive = ctx.Pipe(duplex=False)
+    pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_watch_lifeline, initargs=(lifeline,))
+    try:
+        yield pool
+    except BaseException:
+        keep_alive.close()  # the workers stop now rather than finish chunks nobody will commit
+        raise
+    finally:
+        pool.shutdown(cancel_futures=True)
+        keep_alive.close()
+        lifeline.close()
+
+
+def _fork_server() -> multiprocessing.context.ForkServerContext:
+    """The context workers start in, its server running (one per process) with this module imported.
+
+    It starts in the background; a worker forked from it starts in milliseconds. pyarrow imports
+    pandas, when installed, the first time it builds a table (0.15 s): that is done there too.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__, "pandas"])
+    multiprocessing.forkserver.ensure_running()
+    return ctx
+
+
+def _watch_lifeline(lifeline: Connection) -> None:
+    """Worker initializer: exit the moment the ingest's end of ``lifeline`` closes."""
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            lifeline.recv_bytes()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="evalhouse-lifeline", daemon=True).start()
 
 
 def _chunks(offers: list[Offer], workers: int) -> list[list[Offer]]:

@@ -5,14 +5,17 @@ Layout (see warehouse/README.md)::
     warehouse/
       evalhouse.json          schema version and what the views were built for
       evalhouse.duckdb        the views of sql/, for the DuckDB shell and BI tools
-      data/<batch_id>/<table>[-<part>].parquet
+      data/<batch_id>/<table>[-<part>].parquet, manifest.json
       data/.staging-<batch_id>/   a batch being written; invisible until renamed
       .lock                   held by the one ingest allowed at a time
 
 A batch is written into a staging folder and becomes visible with one ``rename`` of that folder,
 so readers see all of a batch or none of it, and a crash leaves only a staging folder behind,
-which the next writer removes. Views read ``data/b*/<table>*.parquet``, so a new batch needs no
-change to them.
+which the next writer removes. Each batch holds ``manifest.json``: its files with their row counts.
+
+Views name the exact list of committed files (never a glob, so no character of the warehouse's
+path is special), so every commit rewrites evalhouse.duckdb, and so does any command that finds
+it was written for another folder (a moved or copied warehouse) or another list of files.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +49,13 @@ INIT_BATCH = "b00000000T000000000000-init"
 STORAGE_VERSION = "v1.5.0"
 # Where a views file is written before it replaces evalhouse.duckdb (with DuckDB's .wal beside it).
 VIEW_TMP_GLOB = ".evalhouse.duckdb.*"
+META_TMP_GLOB = ".evalhouse.json.*.tmp"
+# Committed batch folders (see new_batch_id; INIT_BATCH; "-schema-" batches of upgrades).
+BATCH_NAME = re.compile(r"b\d{8}T\d{12}-[0-9a-z][0-9a-z-]*")
+# The files writers put in a batch: <table>.parquet, or <table>-<part>.parquet from ingest's jobs.
+TABLE_FILE = re.compile(r"(?P<table>[a-z_]+)(?:-\d{5,})?\.parquet")
+# In every batch committed since it existed: {"files": {name: {"table", "rows", "bytes"}}}.
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -65,17 +77,59 @@ class Warehouse:
         return self.root / "evalhouse.json"
 
     def glob(self, table: str) -> str:
-        """The Parquet glob of a stored table, as the views read it."""
+        """Deprecated: a Parquet glob of a table, which reads unknown files and misreads a path with
+        ``[ ] * ?`` in it. Read a table with :func:`table_source` instead."""
         return str(self.data / "b*" / f"{table}*.parquet")
 
     def batch_dirs(self) -> list[Path]:
+        """The committed batch folders, oldest first (not staging folders or anything else in data/)."""
         if not self.data.is_dir():
             return []
-        return sorted(p for p in self.data.iterdir() if p.name.startswith("b") and p.is_dir())
+        return sorted(p for p in self.data.iterdir() if BATCH_NAME.fullmatch(p.name) and p.is_dir())
 
     def table_files(self, table: str) -> list[str]:
-        """Every committed Parquet file of a table, oldest batch first."""
-        return [str(f) for d in self.batch_dirs() for f in sorted(d.glob(f"{table}*.parquet"))]
+        """Every committed Parquet file of a table, oldest batch first: what its view reads."""
+        return [str(f) for d in self.batch_dirs() for f in committed_files(d) if table_of(f.name) == table]
+
+
+def table_of(name: str) -> str | None:
+    """The table a file of this name belongs to, if a writer could have written it; else None.
+
+    >>> table_of("scores-00001.parquet"), table_of("scores-00000 (1).parquet"), table_of("scores.parquet")
+    ('scores', None, 'scores')
+    """
+    m = TABLE_FILE.fullmatch(name)
+    return m.group("table") if m and m.group("table") in TABLES else None
+
+
+def read_manifest(batch: Path) -> dict[str, dict[str, Any]] | None:
+    """The files a batch was committed with (name -> table, rows, bytes); None for a batch without
+    a manifest (committed before evalhouse wrote them). Raises WarehouseError if it is unreadable."""
+    path = batch / MANIFEST
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise WarehouseError(f"{path}: unreadable ({exc})", hint="run `evalhouse doctor`") from None
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
+        raise WarehouseError(f"{path}: not a batch manifest", hint="run `evalhouse doctor`")
+    return files
+
+
+def committed_files(batch: Path) -> list[Path]:
+    """The table files of a committed batch that views read, by name.
+
+    Those its manifest lists (a file put there later is not read); for a batch without one, every
+    file named as a writer names them. A listed file that is missing is left out (doctor reports it).
+    """
+    try:
+        manifest = read_manifest(batch)
+    except WarehouseError:
+        manifest = None  # doctor reports it; read what the writers' names say meanwhile
+    names = manifest.keys() if manifest is not None else [p.name for p in batch.iterdir()]
+    return [batch / n for n in sorted(names) if table_of(n) and (batch / n).is_file()]
 
 
 def open_warehouse(root: str | os.PathLike[str], *, create: bool = False) -> Warehouse:
@@ -87,12 +141,10 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False) -> War
     """
     wh = Warehouse(Path(root).resolve())
     if not wh.meta_path.exists():
-        if not create:
-            raise WarehouseError(
-                f"no warehouse at {wh.root}",
-                hint="run `evalhouse ingest PATH` to create one, or pass --warehouse DIR",
-            )
-        _initialise(wh)
+        if create:
+            _initialise(wh)
+        else:
+            _finish_creation(wh)
     meta = read_meta(wh)
     version = meta.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
@@ -109,16 +161,16 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False) -> War
         with contextlib.suppress(WarehouseError):
             upgrade(wh)
     if meta.get("views") != _views_fingerprint(wh):
-        # A read-only warehouse can still be read: the CLI builds its views in memory.
-        with contextlib.suppress(OSError, WarehouseError):
-            write_views_db(wh)
+        # Moved, copied, or changed outside a commit. A read-only warehouse can still be read: the
+        # CLI builds its views in memory.
+        refresh_views(wh)
     return wh
 
 
 def missing_tables(wh: Warehouse) -> list[str]:
     """Stored tables with no Parquet file yet (declared by a newer schema than the warehouse)."""
-    dirs = wh.batch_dirs()
-    return [name for name in TABLES if not any(next(d.glob(f"{name}*.parquet"), None) for d in dirs)]
+    present = {table_of(f.name) for d in wh.batch_dirs() for f in committed_files(d)}
+    return [name for name in TABLES if name not in present]
 
 
 def _add_columns(*tables: str) -> Any:
@@ -173,6 +225,7 @@ def upgrade(wh: Warehouse) -> None:
             for name in missing:
                 pq.write_table(TABLES[name].arrow_schema().empty_table(), batch.staging / f"{name}.parquet")
             batch.commit()
+        meta = read_meta(wh)  # as the commits above left it: they recorded the views they wrote
         meta["schema_version"] = SCHEMA_VERSION
         meta["tables"] = sorted(TABLES)
         _write_meta(wh, meta)
@@ -189,28 +242,84 @@ def read_meta(wh: Warehouse) -> dict[str, Any]:
 
 
 def _write_meta(wh: Warehouse, meta: dict[str, Any]) -> None:
-    tmp = wh.meta_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, wh.meta_path)
+    # A name of its own: two processes writing at once must not write into one temporary file.
+    tmp = wh.root / f".evalhouse.json.{secrets.token_hex(4)}.tmp"
+    try:
+        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, wh.meta_path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def _initialise(wh: Warehouse) -> None:
-    """Create the folders, an empty first batch (so every glob matches), and the views file."""
+def _initialise(wh: Warehouse, *, wait: bool = True) -> None:
+    """Create the warehouse, or finish a creation that a killed or failed ingest left half done.
+
+    Creating is atomic: evalhouse.json, written last, is what makes the folder a warehouse. Before
+    it exists the folder holds at most ``.lock``, ``data/`` with the empty first batch (committed
+    whole, by rename) and its staging folder; this removes the staging folder and redoes what is
+    missing, so a kill at any point leaves no warehouse or one the next command finishes. The views
+    file comes after evalhouse.json; any command rewrites it if it is missing.
+    """
     import pyarrow.parquet as pq
 
     try:
-        wh.data.mkdir(parents=True, exist_ok=True)
-        with lock(wh):
+        wh.root.mkdir(parents=True, exist_ok=True)
+        with lock(wh, wait=wait):
             if wh.meta_path.exists():  # another process got here first
                 return
-            batch = Batch(wh, batch_id=INIT_BATCH)
-            for table in TABLES.values():
-                pq.write_table(table.arrow_schema().empty_table(), batch.staging / f"{table.name}.parquet")
-            batch.commit()
+            if [d for d in wh.batch_dirs() if d.name != INIT_BATCH]:
+                raise WarehouseError(
+                    f"{wh.data} holds batches but {wh.meta_path} is missing; not creating a warehouse over them",
+                    hint="restore evalhouse.json from a backup, or run `evalhouse doctor`",
+                )
+            wh.data.mkdir(exist_ok=True)
+            remove_stale_staging(wh)
+            for tmp in [*wh.root.glob(META_TMP_GLOB), *wh.root.glob(VIEW_TMP_GLOB)]:
+                tmp.unlink(missing_ok=True)
+            if not (wh.data / INIT_BATCH).is_dir():
+                batch = Batch(wh, batch_id=INIT_BATCH)
+                try:
+                    for table in TABLES.values():
+                        pq.write_table(table.arrow_schema().empty_table(), batch.staging / f"{table.name}.parquet")
+                except BaseException:
+                    batch.abort()
+                    raise
+                batch.commit()
             _write_meta(wh, {"schema_version": SCHEMA_VERSION, "created_at": _now_iso(), "tables": sorted(TABLES)})
-            write_views_db(wh)
+            update_views(wh)
     except OSError as exc:
-        raise WarehouseError(f"cannot create a warehouse at {wh.root}: {exc.strerror or exc}") from None
+        hint = "free some disk space and run it again" if is_disk_full(exc) else None
+        raise WarehouseError(f"cannot create a warehouse at {wh.root}: {os_reason(exc)}", hint) from None
+
+
+def unfinished_creation(wh: Warehouse) -> bool:
+    """Whether ``wh`` is what an ingest killed while creating it leaves: no evalhouse.json, and
+    ``.lock`` beside a ``data/`` folder holding nothing but the first batch (or its staging folder).
+
+    >>> import tempfile; wh = Warehouse(Path(tempfile.mkdtemp()))
+    >>> unfinished_creation(wh)
+    False
+    >>> (wh.root / ".lock").touch(); (wh.data / f".staging-{INIT_BATCH}").mkdir(parents=True)
+    >>> unfinished_creation(wh)
+    True
+    """
+    if wh.meta_path.exists() or not (wh.root / ".lock").is_file() or not wh.data.is_dir():
+        return False
+    return all(p.name in (INIT_BATCH, f".staging-{INIT_BATCH}") for p in wh.data.iterdir())
+
+
+def _finish_creation(wh: Warehouse) -> None:
+    """For commands that do not create: finish an interrupted creation, else say there is no warehouse."""
+    hint = "run `evalhouse ingest PATH` to create one, or pass --warehouse DIR"
+    if not unfinished_creation(wh):
+        raise WarehouseError(f"no warehouse at {wh.root}", hint=hint)
+    try:
+        _initialise(wh, wait=False)  # the lock is held only by an ingest creating it: do not wait
+    except WarehouseError as exc:
+        raise WarehouseError(
+            f"no warehouse at {wh.root} yet: an ingest began creating it, and it cannot be finished now ({exc})",
+            hint="any evalhouse command finishes it once the folder can be written and no ingest is writing",
+        ) from None
 
 
 def _now_iso() -> str:
@@ -231,57 +340,142 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def view_sql(wh: Warehouse) -> list[tuple[str, str]]:
-    """(view name, statement) for every file in sql/, in order, with Parquet paths filled in.
+def file_literal(path: str) -> str:
+    """An exact file path as a SQL literal for ``read_parquet``, which would glob ``* ? [``.
 
-    View files name a stored table as ``{{parquet:TABLE}}``; Parquet paths cannot be bound
-    parameters in a view, so they are written as quoted literals of the warehouse's own paths.
+    Each of those becomes a one-character class (``[[]``), which matches only itself. DuckDB splits
+    a globbed path at ``\\`` as well as ``/``, so a path with both cannot be named and is refused.
+
+    >>> file_literal("/w/it's [x]*/data/b1/scores.parquet")
+    "'/w/it''s [[]x][*]/data/b1/scores.parquet'"
     """
-    out = []
-    for path in sorted(SQL_DIR.glob("*.sql")):
-        text = path.read_text(encoding="utf-8")
-        for table in TABLES:
-            text = text.replace(
-                "{{parquet:" + table + "}}",
-                f"read_parquet({sql_literal(wh.glob(table))}, union_by_name = true)",
-            )
-        out.append((path.stem.split("_", 1)[1], text))
-    return out
+    if not any(c in path for c in "*?["):
+        return sql_literal(path)
+    if "\\" in path:
+        raise WarehouseError(
+            f"{path}: DuckDB cannot read a file whose path has both a backslash and one of * ? [",
+            hint="move the warehouse to a folder without them",
+        )
+    return sql_literal("".join(f"[{c}]" if c in "*?[" else c for c in path))
 
 
-def apply_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
-    for _name, statement in view_sql(wh):
+# DuckDB's names for the Arrow types of engine/schema.py (for a table that has no file).
+_SQL_TYPES = {
+    "string": "VARCHAR", "int32": "INTEGER", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN",
+    "timestamp[us]": "TIMESTAMP", "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
+}  # fmt: skip
+
+
+def table_source(wh: Warehouse, table: str) -> str:
+    """SQL that reads a stored table: ``read_parquet`` over the exact list of its committed files.
+
+    A table with no file reads as no rows with the declared columns, so its views still work.
+    """
+    files = wh.table_files(table)
+    if files:
+        return f"read_parquet([{', '.join(file_literal(f) for f in files)}], union_by_name = true)"
+    schema = TABLES[table].arrow_schema()
+    columns = ", ".join(f'CAST(NULL AS {_SQL_TYPES[str(f.type)]}) AS "{f.name}"' for f in schema)
+    return f"(SELECT {columns} LIMIT 0)"
+
+
+def fill_tables(wh: Warehouse, sql: str) -> str:
+    """``sql`` with every ``{{parquet:TABLE}}`` replaced by that table's :func:`table_source`."""
+    for table in TABLES:
+        marker = "{{parquet:" + table + "}}"
+        if marker in sql:
+            sql = sql.replace(marker, table_source(wh, table))
+    return sql
+
+
+def view_sql(wh: Warehouse) -> list[tuple[str, str]]:
+    """(view name, statement) for every file in sql/, in order, with the tables' files filled in.
+
+    View files name a stored table as ``{{parquet:TABLE}}``; file paths cannot be bound
+    parameters in a view, so they are written as quoted literals of the warehouse's own files.
+    """
+    return [
+        (path.stem.split("_", 1)[1], fill_tables(wh, path.read_text(encoding="utf-8")))
+        for path in sorted(SQL_DIR.glob("*.sql"))
+    ]
+
+
+def apply_views(con: duckdb.DuckDBPyConnection, wh: Warehouse, statements: list[tuple[str, str]] | None = None) -> None:
+    for _name, statement in statements or view_sql(wh):
         con.execute(statement)
 
 
-def _views_fingerprint(wh: Warehouse) -> str:
+def _views_fingerprint(wh: Warehouse, statements: list[tuple[str, str]] | None = None) -> str:
+    """What the views are built for: the warehouse's folder and every view's text (its files)."""
     digest = hashlib.sha256(str(wh.root).encode())
-    for _name, statement in view_sql(wh):
+    for _name, statement in statements or view_sql(wh):
         digest.update(statement.encode())
     return digest.hexdigest()
 
 
+def views_are_current(wh: Warehouse) -> bool:
+    """Whether evalhouse.json says evalhouse.duckdb was written for this folder and its files now."""
+    try:
+        return read_meta(wh).get("views") == _views_fingerprint(wh)
+    except WarehouseError:
+        return False
+
+
 def write_views_db(wh: Warehouse) -> None:
-    """(Re)write evalhouse.duckdb with the views, replacing it in one rename."""
+    """(Re)write evalhouse.duckdb with the views, replacing it in one rename (hold the lock)."""
     import duckdb
 
+    statements = view_sql(wh)
     tmp = wh.root / f".evalhouse.duckdb.{secrets.token_hex(4)}.tmp"
+    # DuckDB reads a "?" in a database's path as the start of options and cannot write there (its
+    # .wal goes astray); reading is fine. Build the file in a temporary folder then, and copy it.
+    build = Path(tempfile.mkdtemp(prefix="evalhouse-views-")) / "views.duckdb" if "?" in str(tmp) else tmp
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH {sql_literal(str(tmp))} AS evalhouse (STORAGE_VERSION '{STORAGE_VERSION}')")
-        con.execute("USE evalhouse")
-        apply_views(con, wh)
-        con.execute("USE memory")
-        con.execute("DETACH evalhouse")
-    except duckdb.Error as exc:
-        tmp.unlink(missing_ok=True)
-        raise WarehouseError(f"cannot write the views file {wh.db_path}: {exc}") from None
+        try:
+            con.execute(f"ATTACH {sql_literal(str(build))} AS evalhouse (STORAGE_VERSION '{STORAGE_VERSION}')")
+            con.execute("USE evalhouse")
+            apply_views(con, wh, statements)
+            con.execute("USE memory")
+            con.execute("DETACH evalhouse")
+        except duckdb.Error as exc:
+            build.unlink(missing_ok=True)
+            raise WarehouseError(f"cannot write the views file {wh.db_path}: {exc}") from None
+        finally:
+            con.close()
+        if build != tmp:
+            shutil.copyfile(build, tmp)
+        os.replace(tmp, wh.db_path)
     finally:
-        con.close()
-    os.replace(tmp, wh.db_path)
+        if build != tmp:
+            shutil.rmtree(build.parent, ignore_errors=True)
+        tmp.unlink(missing_ok=True)
     meta = read_meta(wh)
-    meta["views"] = _views_fingerprint(wh)
+    meta["views"] = _views_fingerprint(wh, statements)
     _write_meta(wh, meta)
+
+
+def refresh_views(wh: Warehouse) -> None:
+    """Rewrite evalhouse.duckdb if it is not current, when the write lock is free.
+
+    For readers: a warehouse that cannot be written (read-only) is left as it is, and so is one
+    whose lock a writer holds (its commit rewrites the views).
+    """
+    with contextlib.suppress(OSError, WarehouseError), lock(wh, wait=False):
+        if not views_are_current(wh):
+            write_views_db(wh)
+
+
+def update_views(wh: Warehouse) -> None:
+    """Rewrite evalhouse.duckdb after the committed files changed (hold the lock).
+
+    The data is committed already, so a views file that cannot be written stays stale rather than
+    failing the commit: the next command, or ``evalhouse doctor --fix``, rewrites it.
+    """
+    if not wh.meta_path.exists():  # a warehouse being created writes its views once it is whole
+        return
+    with contextlib.suppress(OSError, WarehouseError):
+        write_views_db(wh)
 
 
 def connect(wh: Warehouse) -> duckdb.DuckDBPyConnection:
@@ -306,9 +500,14 @@ def connect(wh: Warehouse) -> duckdb.DuckDBPyConnection:
 
 @contextlib.contextmanager
 def lock(wh: Warehouse, *, wait: bool = True, on_wait: Any = None) -> Iterator[None]:
-    """Hold the warehouse's write lock: one writer at a time, others wait (or fail if not wait)."""
+    """Hold the warehouse's write lock: one writer at a time, others wait (or fail if not wait).
+
+    The lock belongs to the open file, so any process holding a copy of the descriptor holds it:
+    it is close-on-exec, and a holder must not ``fork`` (ingest's workers come from a fork server),
+    or a child outliving a killed writer would keep every later one waiting.
+    """
     try:
-        fd = os.open(wh.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(wh.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         raise WarehouseError(f"cannot write to the warehouse {wh.root}: {exc.strerror}") from None
     try:
@@ -355,17 +554,36 @@ class Batch:
             raise WarehouseError(f"cannot write to the warehouse {wh.root}: {exc.strerror}") from None
 
     def commit(self) -> None:
-        """Flush every file to disk, then rename the folder into place (the commit point)."""
+        """Write the manifest, flush every file to disk, then rename the folder into place (the
+        commit point); then rewrite the views file, which names every committed file."""
+        import pyarrow as pa
+
         try:
+            self._write_manifest()
             for f in self.staging.iterdir():
                 _fsync(f)
             _fsync(self.staging)
             os.rename(self.staging, self.wh.data / self.batch_id)
             _fsync(self.wh.data)
-        except OSError as exc:
+        except (OSError, pa.ArrowException) as exc:
             self.abort()
+            if not isinstance(exc, OSError):
+                raise WarehouseError(f"could not commit batch {self.batch_id}: {exc}") from None
             hint = "free some disk space and run the ingest again" if is_disk_full(exc) else None
             raise WarehouseError(f"could not commit batch {self.batch_id}: {os_reason(exc)}", hint) from None
+        update_views(self.wh)
+
+    def _write_manifest(self) -> None:
+        """Record the batch's table files with their rows and bytes, for the views and doctor."""
+        import pyarrow.parquet as pq
+
+        files = {
+            f.name: {"table": table_of(f.name), "rows": pq.read_metadata(f).num_rows, "bytes": f.stat().st_size}
+            for f in sorted(self.staging.iterdir())
+            if table_of(f.name)
+        }
+        doc = {"batch_id": self.batch_id, "files": files}
+        (self.staging / MANIFEST).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)

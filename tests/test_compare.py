@@ -12,7 +12,7 @@ from engine.errors import AnalysisError
 from engine.pairs import Rule, default_pairs, pairs_from_rules
 from engine.schema import COMPARISONS, VIEWS
 from engine.settings import load as load_config
-from engine.warehouse import connect, open_warehouse
+from engine.warehouse import committed_files, connect, open_warehouse
 
 BASE_BIN = [1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1]
 CAND_BIN = [0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 0, 0]
@@ -274,7 +274,7 @@ def test_saved_results_replace_the_previous_analysis(pair_wh) -> None:
     assert list(overall.columns) == VIEWS["comparisons"].names
     for _ in range(cmp.KEEP_ANALYSES + 2):
         cmp.save(wh, second_frame)
-    kept = [d for d in wh.batch_dirs() if [f.name for f in d.iterdir()] == ["comparisons.parquet"]]
+    kept = [d for d in wh.batch_dirs() if [f.name for f in committed_files(d)] == ["comparisons.parquet"]]
     assert len(kept) == cmp.KEEP_ANALYSES
 
 

@@ -44,8 +44,8 @@ def test_unknown_versions_are_refused_not_misread(wh: Warehouse, version: object
 
 def test_older_layout_without_a_table_is_upgraded(wh: Warehouse) -> None:
     ingest(wh, [FIXTURES / "so8t" / "good"], workers=1)
-    # A warehouse written before the `metrics` table existed has no file for it.
-    for f in wh.data.glob("b*/metrics*.parquet"):
+    # A warehouse written before the `metrics` table existed has no file for it (nor manifests).
+    for f in [*wh.data.glob("b*/metrics*.parquet"), *wh.data.glob("b*/manifest.json")]:
         f.unlink()
     meta = json.loads(wh.meta_path.read_text())
     meta["tables"].remove("metrics")
@@ -75,6 +75,7 @@ def test_doctor_finds_duplicated_and_foreign_data(wh: Warehouse) -> None:
     batch = next(d for d in wh.batch_dirs() if not d.name.endswith("init"))
     copy = wh.data / (batch.name[:-6] + "ffffff")
     shutil.copytree(batch, copy)  # as if one batch were committed twice
+    (copy / "manifest.json").unlink()  # as batches before manifests: its files are read by their names
     pq.write_table(pa.table({"run_id": ["x"], "score": ["high"]}), copy / "scores-99999.parquet")
     result = CliRunner().invoke(main, ["doctor", "-w", str(wh.root)])
     assert result.exit_code == 1

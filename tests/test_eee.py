@@ -408,7 +408,7 @@ def test_export_errors(tmp_path: Path, wh: Warehouse) -> None:
     code, _, err = run_cli("export", out, "-w", str(wh.root))
     assert code == 2 and "Missing option '--format'" in err
     code, _, err = run_cli("export", "--format", "csv", out, "-w", str(wh.root))
-    assert code == 2 and "'csv' is not 'eee'" in err
+    assert code == 2 and "'csv' is not one of 'eee', 'parquet'" in err
     blocker = tmp_path / "file"
     blocker.write_text("")
     code, _, err = run_cli("export", "--format", "eee", str(blocker / "out"), "-w", str(wh.root))

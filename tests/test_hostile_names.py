@@ -67,7 +67,7 @@ def test_no_path_is_built_from_names(wh: Warehouse, tmp_path: Path) -> None:
     ingest(wh, [tmp_path / "in"], workers=1)
     tables = "|".join(TABLES)
     allowed = re.compile(r"^(README\.md|evalhouse\.json|evalhouse\.duckdb|\.lock|data|b[0-9T]+(-[0-9a-f]{6}|-init)"
-                         rf"|({tables})(-\d{{5}})?\.parquet)$")  # fmt: skip
+                         rf"|manifest\.json|({tables})(-\d{{5}})?\.parquet)$")  # fmt: skip
     for p in wh.root.rglob("*"):
         assert allowed.match(p.name), p
     assert not (tmp_path / "etc").exists()

@@ -235,7 +235,7 @@ def save(wh: Warehouse, frame: pl.DataFrame) -> str:
     import pyarrow.parquet as pq
 
     from engine.schema import COMPARISONS
-    from engine.warehouse import Batch, lock
+    from engine.warehouse import Batch, lock, update_views
 
     with lock(wh):
         batch = Batch(wh)
@@ -250,16 +250,21 @@ def save(wh: Warehouse, frame: pl.DataFrame) -> str:
         except BaseException:
             batch.abort()
             raise
-        _prune(wh)
+        if _prune(wh):
+            update_views(wh)  # the views file must not name the files just deleted
     return batch.batch_id
 
 
-def _prune(wh: Warehouse) -> None:
-    """Delete all but the newest ``KEEP_ANALYSES`` batches that hold only comparison results."""
+def _prune(wh: Warehouse) -> int:
+    """Delete all but the newest ``KEEP_ANALYSES`` batches that hold only comparison results;
+    returns how many."""
+    from engine.warehouse import committed_files, table_of
+
     only_comparisons = [
         d
         for d in wh.batch_dirs()
-        if (files := list(d.iterdir())) and all(f.name.startswith("comparisons") for f in files)
+        if (files := committed_files(d)) and all(table_of(f.name) == "comparisons" for f in files)
     ]
     for d in only_comparisons[:-KEEP_ANALYSES]:
         shutil.rmtree(d, ignore_errors=True)
+    return len(only_comparisons[:-KEEP_ANALYSES])
