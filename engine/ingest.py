@@ -21,7 +21,7 @@ import multiprocessing.forkserver
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -233,6 +233,8 @@ class LedgerState:
     live: dict[str, str]
     # sha256 -> run_ids of live runs
     runs_by_sha: dict[str, list[str]]
+    # sha256 -> the models of its live runs (what a second copy of the same bytes must match)
+    models_by_sha: dict[str, set[str]]
 
     @classmethod
     def load(cls, wh: Warehouse) -> LedgerState:
@@ -248,17 +250,23 @@ class LedgerState:
                 content[path] = (content_key(sha, deps), status)
                 read_with[path] = (sha, deps)
         retired = set(_read(wh, "retired", ["run_id"])["run_id"])
-        runs = _read(wh, "runs", ["run_id", "source_sha256"])
+        runs = _read(wh, "runs", ["run_id", "source_sha256", "model"])
         runs_by_sha: dict[str, list[str]] = {}
-        for run_id, sha in zip(runs["run_id"], runs["source_sha256"], strict=True):
+        models_by_sha: dict[str, set[str]] = {}
+        for run_id, sha, model in zip(runs["run_id"], runs["source_sha256"], runs["model"], strict=True):
             if run_id not in retired:
                 runs_by_sha.setdefault(sha, []).append(run_id)
+                models_by_sha.setdefault(sha, set()).add(model)
         live = {
             sha: path
             for path, (sha, status) in content.items()
             if sha and status in ("ingested", "not-results") and (status == "not-results" or sha in runs_by_sha)
         }
-        return cls(last_seen, content, read_with, live, runs_by_sha)
+        # A copy keeps content live when the path it was read from has changed since.
+        for path, (sha, status) in content.items():
+            if sha and status == "duplicate" and sha in runs_by_sha:
+                live.setdefault(sha, path)
+        return cls(last_seen, content, read_with, live, runs_by_sha, models_by_sha)
 
 
 def _read(wh: Warehouse, table: str, columns: list[str]) -> dict[str, list[Any]]:
@@ -313,8 +321,9 @@ def _ingest_locked(
             else:
                 o.sha256 = sha
 
-        # Decide: unchanged content, duplicate content, or new content to parse.
+        # Decide: unchanged content, the bytes of content already held (a copy), or new content.
         to_parse: list[Offer] = []
+        copies: list[tuple[Offer, str]] = []  # (offer, path of the content it repeats)
         claimed = dict(state.live)
         for o in to_hash:
             if o.status:
@@ -329,28 +338,56 @@ def _ingest_locked(
             ):
                 o.status, o.depends_on = "unchanged", deps or None
             elif o.sha256 in claimed and claimed[o.sha256] != o.path:
-                o.status, o.reason = "duplicate", f"same content as {claimed[o.sha256]}"
+                copies.append((o, claimed[o.sha256]))
             else:
                 claimed[o.sha256 or ""] = o.path
                 to_parse.append(o)
 
-        # Pass 3: parse and write.
-        jobs = [
-            (str(batch.staging), f"{i:05d}", [(o.path, o.sha256, o.size) for o in chunk], batch.batch_id)
-            for i, chunk in enumerate(_chunks(to_parse, n_workers if parallel else 1))
-        ]
-        results: dict[str, tuple[str | None, str, str | None, int, list[dict[str, Any]] | None]] = {}
-        for chunk_result in _map(pool, _parse_chunk, jobs, progress, "parse", weights=[len(j[2]) for j in jobs]):
-            results.update(chunk_result)
+        # Pass 3: parse and write. A copy is parsed too: where its model comes from its path (a task
+        # array named `b_q8_0_results.json`) it holds other runs and is stored; where it reads as the
+        # same models, it is a duplicate and nothing of it is written. Copies of content read in
+        # this ingest wait for it (second round), so the models to match are known.
+        by_path = {o.path: o for o in to_parse}
+        first = [(o, None, None) for o in to_parse] + [
+            (o, orig, sorted(state.models_by_sha.get(o.sha256 or "", set())))
+            for o, orig in copies if orig not in by_path
+        ]  # fmt: skip
+        results = _parse_all(pool, batch, first, n_workers if parallel else 1, progress, start=0)
+        second = [(o, orig, results[orig][5]) for o, orig in copies if orig in by_path]
+        results |= _parse_all(pool, batch, second, n_workers if parallel else 1, progress, start=len(results))
 
     rows = 0
-    for o in to_parse:
-        o.format, o.status, o.reason, o.rows, o.depends_on = results[o.path]
+    for o, *_ in first + second:
+        fmt, o.status, o.reason, o.rows, o.depends_on, _models, sha = results[o.path]
+        o.format, o.sha256 = fmt, sha or o.sha256
         rows += o.rows
 
     retired = _retire_replaced(offers, state, batch)
     _write_ledger(offers, batch)
     return IngestReport(batch.batch_id, offers, retired_runs=retired, rows=rows)
+
+
+def _parse_all(
+    pool: ProcessPoolExecutor | None,
+    batch: Batch,
+    offers: Sequence[tuple[Offer, str | None, list[str] | None]],
+    workers: int,
+    progress: ProgressFn | None,
+    start: int,
+) -> dict[str, ParseResult]:
+    """Parse ``(offer, path it copies, models it must match)`` in jobs; path -> result."""
+    if not offers:
+        return {}
+    index = {o.path: (orig, models) for o, orig, models in offers}
+    jobs = [
+        (str(batch.staging), f"{start + i:05d}",
+         [(o.path, o.sha256, o.size, *index[o.path]) for o in chunk], batch.batch_id)
+        for i, chunk in enumerate(_chunks([o for o, _orig, _m in offers], workers))
+    ]  # fmt: skip
+    results: dict[str, ParseResult] = {}
+    for chunk_result in _map(pool, _parse_chunk, jobs, progress, "parse", weights=[len(j[2]) for j in jobs]):
+        results.update(chunk_result)
+    return results
 
 
 @contextlib.contextmanager
@@ -462,15 +499,29 @@ def _hash_file(path: str) -> tuple[str | None, str | None]:
 
 
 def _retire_replaced(offers: list[Offer], state: LedgerState, batch: Batch) -> int:
-    """Withdraw the runs of files whose content changed (the new content has been read)."""
+    """Withdraw the runs of content no path holds any more (a file changed, and no copy has it).
+
+    A path whose content equals another's stays attached to it: when the path that was read first
+    changes, the copy keeps the content's runs live.
+    """
+    held = {"ingested", "duplicate", "not-results"}
+    holds = {path: key for path, (key, status) in state.content.items() if status in held}
+    for o in offers:
+        if o.status in held:
+            holds[o.path] = o.content
+    holders: dict[str | None, set[str]] = {}
+    for path, key in holds.items():
+        holders.setdefault(key, set()).add(path)
     run_ids: list[str] = []
     reasons: list[str] = []
     for o in offers:
-        if o.status not in ("ingested", "not-results", "duplicate"):
+        if o.status not in held:
             continue
         previous = state.content.get(o.path)
-        if not previous or previous[0] == o.content or previous[1] != "ingested":
+        if not previous or previous[0] == o.content or previous[1] not in ("ingested", "duplicate"):
             continue
+        if holders.get(previous[0], set()) - {o.path}:
+            continue  # a copy elsewhere still holds that content
         old = state.runs_by_sha.get(previous[0] or "", [])
         run_ids += old
         reasons += [f"{o.path} changed (was sha256 {previous[0]})"] * len(old)
@@ -512,9 +563,21 @@ def read_source(path: str, sha256: str) -> tuple[str, list[RunBuilder], list[dic
 
     Returns the format, the runs, and the other files the adapter read with it (or None).
     """
+    del sha256  # the hash of the bytes actually read is used (see _read_file)
+    fmt, runs, deps, _sha = _read_file(path)
+    return fmt, runs, deps
+
+
+def _read_file(path: str) -> tuple[str, list[RunBuilder], list[dict[str, Any]] | None, str]:
+    """:func:`read_source`, also returning the SHA-256 of the bytes read.
+
+    The hash is of what was parsed: a file rewritten between the hash pass and the parse is stored
+    under its new content's hash, not the old one.
+    """
     with open(path, "rb") as f:
         data = f.read()
-    source = Source(path, data, sha256)
+    actual = hashlib.sha256(data).hexdigest()
+    source = Source(path, data, actual)
     if not data.strip():
         raise BadResultFile(path, "(file)", "is empty")
     refused: BadResultFile | None = None
@@ -528,7 +591,8 @@ def read_source(path: str, sha256: str) -> tuple[str, list[RunBuilder], list[dic
         if claimed:
             try:
                 runs = adapter.read(source)
-                return adapter.NAME, runs, sorted(source.dependencies.values(), key=lambda d: d["path"]) or None
+                deps = sorted(source.dependencies.values(), key=lambda d: d["path"]) or None
+                return adapter.NAME, runs, deps, actual
             except BadResultFile as exc:
                 exc.format = adapter.NAME
                 raise
@@ -628,35 +692,49 @@ class _ChunkWriter:
             writer.close()
 
 
-ParseResult = tuple[str | None, str, str | None, int, list[dict[str, Any]] | None]
+# (format, status, reason, rows, dependencies, models of its runs, SHA-256 of the bytes parsed)
+ParseResult = tuple[str | None, str, str | None, int, list[dict[str, Any]] | None, list[str], str | None]
 
 
-def _parse_chunk(job: tuple[str, str, list[tuple[str, str, int]], str]) -> dict[str, ParseResult]:
-    """Parse a chunk of files; returns path -> (format, status, reason, rows, dependencies)."""
+def _parse_chunk(
+    job: tuple[str, str, list[tuple[str, str, int, str | None, list[str] | None]], str],
+) -> dict[str, ParseResult]:
+    """Parse a chunk of files; returns path -> :data:`ParseResult`.
+
+    A file given with the path it copies and that content's models is a duplicate when it reads as
+    the same models; otherwise its runs come from its path and it is stored, its content key salted
+    with its models so that its run ids differ from the original's.
+    """
     staging, part, files, batch_id = job
     writer = _ChunkWriter(staging, part, batch_id)
     out: dict[str, ParseResult] = {}
-    for path, sha256, _size in files:
+    for path, expected, _size, original, original_models in files:
         try:
-            fmt, runs, deps = read_source(path, sha256)
+            fmt, runs, deps, sha256 = _read_file(path)
         except BadResultFile as exc:
-            out[path] = (exc.format, "rejected", str(exc), 0, None)
+            out[path] = (exc.format, "rejected", str(exc), 0, None, [], None)
             continue
         except OSError as exc:
-            out[path] = (None, "rejected", f"{path}: (file): cannot read: {exc.strerror or exc}", 0, None)
+            out[path] = (None, "rejected", f"{path}: (file): cannot read: {exc.strerror or exc}", 0, None, [], None)
             continue
         except RecursionError:
-            out[path] = (None, "rejected", f"{path}: (file): nested too deeply", 0, None)
+            out[path] = (None, "rejected", f"{path}: (file): nested too deeply", 0, None, [], None)
             continue
         except Exception as exc:  # an adapter bug must cost one file, not the whole ingest
             reason = f"{path}: (file): could not be read ({type(exc).__name__}: {exc})"
-            out[path] = (None, "rejected", reason, 0, None)
+            out[path] = (None, "rejected", reason, 0, None, [], None)
             continue
-        if not runs or not any(r.n_scores or r.n_metrics for r in runs):
-            out[path] = (fmt, "not-results", f"{path}: holds no scores", 0, deps)
+        models = sorted({r.model for r in runs if r.n_scores or r.n_metrics})
+        key = content_key(sha256, deps) or sha256
+        if original is not None and sha256 == expected:
+            if models == sorted(original_models or []):
+                out[path] = (fmt, "duplicate", f"same content as {original}", 0, deps, models, sha256)
+                continue
+            key = hashlib.sha256("\0".join([key, *models]).encode()).hexdigest()
+        if not models:
+            out[path] = (fmt, "not-results", f"{path}: holds no scores", 0, deps, models, sha256)
         else:
             # Write errors (disk full) are not the file's fault: they propagate and abort the batch.
-            key = content_key(sha256, deps) or sha256
-            out[path] = (fmt, "ingested", None, writer.add(path, key, fmt, runs), deps)
+            out[path] = (fmt, "ingested", None, writer.add(path, key, fmt, runs), deps, models, sha256)
     writer.close()
     return out

@@ -27,9 +27,11 @@ def one(wh: Warehouse, sql: str, params: list | None = None) -> dict:
 def test_every_status(wh: Warehouse, so8t_fixtures: Path) -> None:
     (so8t_fixtures / "good" / "zcopy").mkdir()  # walked after the original
     good = so8t_fixtures / "good"
+    # The same bytes under the same name elsewhere: the same model, so the same content.
     shutil.copy(good / "tiny-model_q8_0_results.json", good / "zcopy" / "copy_of_tiny.json")
+    (good / "zcopy" / "copy_of_tiny.json").rename(good / "zcopy" / "tiny-model_q8_0_results.json")
     report = ingest(wh, [so8t_fixtures])
-    by_name = {Path(o.path).name: o for o in report.offers}
+    by_name = {Path(o.path).name if "zcopy" not in o.path else "copy_of_tiny.json": o for o in report.offers}
     assert {n: o.status for n, o in by_name.items()} == {
         "20250301_101500_automated_benchmark_results.json": "ingested",
         "20250302_090000_simple_abc_results.json": "ingested",
@@ -54,12 +56,50 @@ def test_every_status(wh: Warehouse, so8t_fixtures: Path) -> None:
     assert ledger == [("duplicate", 1), ("ingested", 5), ("not-results", 1), ("rejected", 4)]
 
     again = ingest(wh, [so8t_fixtures])
-    statuses = {Path(o.path).name: o.status for o in again.offers}
+    statuses = {Path(o.path).name if "zcopy" not in o.path else "copy_of_tiny.json": o.status for o in again.offers}
     assert statuses["tiny-model_q8_0_results.json"] == "unchanged"
     assert statuses["copy_of_tiny.json"] == "unchanged"
     assert statuses["truncated.json"] == "rejected"  # rejected files are tried again
     assert again.rows == 0
     assert connect(wh).execute("SELECT count(*) FROM scores").fetchone() == (report.rows,)
+
+
+def test_a_copy_whose_model_comes_from_its_name_is_stored(wh: Warehouse, so8t_fixtures: Path) -> None:
+    """`cp a_results.json b_q8_0_results.json`: the same bytes, another model: stored, not a duplicate."""
+    good = so8t_fixtures / "good"
+    shutil.copy(good / "tiny-model_q8_0_results.json", good / "other-model_q4_0_results.json")
+    report = ingest(wh, [good])
+    statuses = {Path(o.path).name: o.status for o in report.offers}
+    assert statuses["tiny-model_q8_0_results.json"] == statuses["other-model_q4_0_results.json"] == "ingested"
+    con = connect(wh)
+    models = dict(con.execute("SELECT model, count(*) FROM scores GROUP BY model").fetchall())
+    assert models["other-model"] == models["tiny-model"] > 0
+
+
+def test_a_copy_keeps_its_content_when_the_original_changes(wh: Warehouse, so8t_fixtures: Path) -> None:
+    good = so8t_fixtures / "good"
+    (good / "zcopy").mkdir()
+    original = good / "tiny-model_q8_0_results.json"
+    shutil.copy(original, good / "zcopy" / original.name)
+    before = ingest(wh, [good])
+    assert {Path(o.path).parent.name: o.status for o in before.offers if o.path.endswith(original.name)} == {
+        "good": "ingested", "zcopy": "duplicate"}  # fmt: skip
+    old_bytes = original.read_bytes()
+    rows = json.loads(old_bytes)
+    rows[0]["is_correct"] = not rows[0]["is_correct"]
+    original.write_text(json.dumps(rows), encoding="utf-8")  # the original changes
+    ingest(wh, [good])
+    con = connect(wh)
+    # The copy still holds the old content: both contents are live, each once.
+    assert con.execute("SELECT count(*) FROM runs WHERE model = 'tiny-model'").fetchone()[0] == 2
+    con.close()
+    shutil.copy(original, good / "zcopy" / original.name)  # the copy follows: the old content is held by no path
+    again = ingest(wh, [good])
+    assert {Path(o.path).parent.name: o.status for o in again.offers if o.path.endswith(original.name)} == {
+        "good": "unchanged", "zcopy": "duplicate"}  # fmt: skip
+    con = connect(wh)
+    assert con.execute("SELECT count(*) FROM runs WHERE model = 'tiny-model'").fetchone()[0] == 1
+    con.close()
 
 
 def test_a_value_for_every_column(wh: Warehouse, so8t_fixtures: Path) -> None:
@@ -181,3 +221,18 @@ def test_parallel_ingest_matches_serial(tmp_path: Path, so8t_fixtures: Path) -> 
     ingest(parallel, [many], workers=2)
     q = "SELECT model, count(*), round(sum(score), 6) FROM scores GROUP BY model"
     assert connect(serial).execute(q).fetchall() == connect(parallel).execute(q).fetchall() == [("base-m", 210, 94.15)]
+
+
+def test_the_hash_is_of_the_bytes_parsed(wh: Warehouse, so8t_fixtures: Path, monkeypatch) -> None:
+    """A file rewritten between the hash pass and the parse is stored under its new content's hash."""
+    import hashlib
+
+    from engine import ingest as ingest_module
+
+    path = so8t_fixtures / "good" / "tiny-model_q8_0_results.json"
+    real = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(ingest_module, "_hash_file", lambda p: ("0" * 64, None))  # what the hash pass saw
+    report = ingest(wh, [path], workers=1)
+    assert [(o.status, o.sha256) for o in report.offers] == [("ingested", real)]
+    assert one(wh, "SELECT source_sha256 FROM runs")["source_sha256"] == real
+    assert one(wh, "SELECT sha256 FROM files")["sha256"] == real
