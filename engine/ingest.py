@@ -71,6 +71,8 @@ class Offer:
     rows: int = 0
     # Other files read to interpret this one: [{path, sha256, size, mtime_ns}].
     depends_on: list[dict[str, Any]] | None = None
+    # Unchanged by stat alone: the ledger already says all there is to say about it.
+    seen_before: bool = False
 
     @property
     def content(self) -> str | None:
@@ -306,7 +308,7 @@ def _ingest_locked(
             and state.last_seen.get(o.path) == (o.size, o.mtime_ns)
             and all(_stat_of(d["path"]) == (d["size"], d["mtime_ns"]) for d in deps)
         ):
-            o.sha256, o.depends_on, o.status = own, deps or None, "unchanged"
+            o.sha256, o.depends_on, o.status, o.seen_before = own, deps or None, "unchanged", True
         else:
             to_hash.append(o)
 
@@ -533,6 +535,11 @@ def _retire_replaced(offers: list[Offer], state: LedgerState, batch: Batch) -> i
 
 
 def _write_ledger(offers: list[Offer], batch: Batch) -> None:
+    """Record the offers that tell something new: the last state per path plus its real changes.
+
+    A file unchanged by stat alone adds no row, so re-ingesting a corpus does not grow the ledger.
+    """
+    offers = [o for o in offers if not o.seen_before]
     now = datetime.now(UTC)
     table = pa.table(
         {

@@ -236,3 +236,13 @@ def test_the_hash_is_of_the_bytes_parsed(wh: Warehouse, so8t_fixtures: Path, mon
     assert [(o.status, o.sha256) for o in report.offers] == [("ingested", real)]
     assert one(wh, "SELECT source_sha256 FROM runs")["source_sha256"] == real
     assert one(wh, "SELECT sha256 FROM files")["sha256"] == real
+
+
+def test_re_ingesting_unchanged_files_does_not_grow_the_ledger(wh: Warehouse, so8t_fixtures: Path) -> None:
+    first = ingest(wh, [so8t_fixtures])
+    rows = one(wh, "SELECT count(*) AS n FROM files")["n"]
+    assert rows == len(first.offers)
+    again = ingest(wh, [so8t_fixtures])
+    assert {o.status for o in again.offers if o.status != "rejected"} == {"unchanged"}
+    # Rejected files are tried again and say so; unchanged ones add nothing.
+    assert one(wh, "SELECT count(*) AS n FROM files")["n"] == rows + sum(o.status == "rejected" for o in again.offers)
