@@ -392,7 +392,8 @@ def _in_words(r: dict[str, Any]) -> list[Inline]:
         f" ({r['metric']})",
         *scope,
         f": {_f(r['mean_candidate'])} vs {_f(r['mean_baseline'])}, difference {_f(r['diff'], sign=True)} "
-        f"{_ci(r)}{rel}; adjusted {p_text} ({TEST_NAMES.get(r['test'], r['test'])}).",
+        f"{_ci(r)}{rel}; {'' if r.get('adjusted_over') == 'primary' else 'adjusted '}{p_text} "
+        f"({TEST_NAMES.get(r['test'], r['test'])}).",
     ]
 
 
