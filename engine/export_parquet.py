@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 from engine import __version__
 from engine.errors import ExportError
 from engine.schema import SCHEMA_VERSION, TABLES, VIEWS, Column, Table
-from engine.warehouse import os_reason, table_source
+from engine.warehouse import fsync, os_reason, table_source
 
 if TYPE_CHECKING:
     from engine.export import ExportJob, ExportReport
@@ -337,7 +337,7 @@ def _put_in_place(tmp: Path, out: Path) -> None:
         os.rename(out, old)
         os.rename(tmp, out)
         shutil.rmtree(old, ignore_errors=True)
-    _fsync_dir(out.parent)
+    fsync(out.parent)
 
 
 _AT_FDCWD = -100
@@ -389,12 +389,4 @@ def _fsync_tree(root: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        _fsync_dir(Path(folder))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync(Path(folder))

@@ -561,10 +561,10 @@ class Batch:
         try:
             self._write_manifest()
             for f in self.staging.iterdir():
-                _fsync(f)
-            _fsync(self.staging)
+                fsync(f)
+            fsync(self.staging)
             os.rename(self.staging, self.wh.data / self.batch_id)
-            _fsync(self.wh.data)
+            fsync(self.wh.data)
         except (OSError, pa.ArrowException) as exc:
             self.abort()
             if not isinstance(exc, OSError):
@@ -604,7 +604,8 @@ def is_disk_full(exc: OSError) -> bool:
     return os_reason(exc) == os.strerror(errno.ENOSPC)
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file or a folder (its entries) to disk: a rename is durable only once its folder is."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
