@@ -71,10 +71,18 @@ def emit(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> Non
     click.echo(render(columns, rows, fmt))
 
 
-def query(warehouse: str, sql: str, params: Any = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+as_of_option = click.option(
+    "--as-of", "as_of", metavar="VERSION|TIME", default=None,
+    help="Read the warehouse as it was at a version (`evalhouse history`), a batch id or an ISO time.",
+)  # fmt: skip
+
+
+def query(
+    warehouse: str, sql: str, params: Any = None, as_of: str | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     from engine.warehouse import connect, open_warehouse
 
-    wh = open_warehouse(warehouse)
+    wh = open_warehouse(warehouse, as_of=as_of)
     con = connect(wh)
     try:
         cur = con.execute(sql, params or [])
@@ -177,8 +185,9 @@ class _progress:
 @click.option("--status", type=click.Choice(["ingested", "unchanged", "duplicate", "not-results", "rejected"]),
               multiple=True, help="Only these statuses (repeatable).")  # fmt: skip
 @click.option("--all", "history", is_flag=True, help="Every offer, not only the latest per file.")
+@as_of_option
 @engine_errors
-def files(warehouse: str, fmt: str, status: tuple[str, ...], history: bool) -> None:
+def files(warehouse: str, fmt: str, status: tuple[str, ...], history: bool, as_of: str | None) -> None:
     """Show the ingest ledger: the latest status of every file offered.
 
     \b
@@ -189,21 +198,22 @@ def files(warehouse: str, fmt: str, status: tuple[str, ...], history: bool) -> N
     source = "files" if history else f"({latest})"
     where = "WHERE list_contains($statuses, status)" if status else ""
     sql = f"SELECT path, status, format, rows, reason, batch_id FROM {source} AS f {where} ORDER BY path, batch_id"
-    emit(*query(warehouse, sql, {"statuses": list(status)} if status else None), fmt)
+    emit(*query(warehouse, sql, {"statuses": list(status)} if status else None, as_of), fmt)
 
 
 @main.command()
 @warehouse_option
 @format_option
+@as_of_option
 @engine_errors
-def models(warehouse: str, fmt: str) -> None:
+def models(warehouse: str, fmt: str, as_of: str | None) -> None:
     """List models with their base, quantization, runs and items.
 
     \b
     Example:
       evalhouse models --format csv
     """
-    emit(*query(warehouse, "SELECT * FROM models ORDER BY model_base, model"), fmt)
+    emit(*query(warehouse, "SELECT * FROM models ORDER BY model_base, model", None, as_of), fmt)
 
 
 SUMMARY_BY = {
@@ -231,9 +241,17 @@ SUMMARY_BY = {
               help="Statistics over score rows (n = answers) instead of per-item means.")  # fmt: skip
 @warehouse_option
 @format_option
+@as_of_option
 @engine_errors
 def summary(
-    by: str, level: float, interval: str, cluster: str | None, per_answer: bool, warehouse: str, fmt: str
+    by: str,
+    level: float,
+    interval: str,
+    cluster: str | None,
+    per_answer: bool,
+    warehouse: str,
+    fmt: str,
+    as_of: str | None,
 ) -> None:
     """Score statistics with confidence intervals by model, category or benchmark.
 
@@ -251,7 +269,7 @@ def summary(
     from engine.stats import describe
     from engine.warehouse import connect, open_warehouse
 
-    con = connect(open_warehouse(warehouse))
+    con = connect(open_warehouse(warehouse, as_of=as_of))
     try:
         frame = describe(con, SUMMARY_BY[by], level=level, method=interval, cluster=cluster, per_answer=per_answer)
     finally:
@@ -308,12 +326,14 @@ def _settings(config: str | None, **options: Any) -> Any:
     return merge(load(config), by=_BY_CHOICES[by] if by else None, exclude_sources=exclude, **options)
 
 
-def _run_compare(warehouse: str, settings: Any, no_save: bool, default_by: Sequence[str]) -> Any:
+def _run_compare(warehouse: str, settings: Any, no_save: bool, default_by: Sequence[str],
+                 as_of: str | None = None) -> Any:  # fmt: skip
     from engine.compare import compare as run_compare
     from engine.compare import save
     from engine.warehouse import connect, open_warehouse
 
-    wh = open_warehouse(warehouse)
+    wh = open_warehouse(warehouse, as_of=as_of)
+    no_save = no_save or as_of is not None  # a view of the past is read, never written to
     con = connect(wh)
     try:
         frame = run_compare(con, settings, default_by=default_by)
@@ -336,8 +356,9 @@ no_save_option = click.option("--no-save", is_flag=True, help="Do not store the 
 @no_save_option
 @warehouse_option
 @format_option
+@as_of_option
 @engine_errors
-def compare(config: str | None, no_save: bool, warehouse: str, fmt: str, **options: Any) -> None:
+def compare(config: str | None, no_save: bool, warehouse: str, fmt: str, as_of: str | None, **options: Any) -> None:
     """Compare candidate models with baselines, overall and per category or benchmark.
 
     Pairs every --baseline match with every --candidate match; with no patterns (and no
@@ -353,7 +374,7 @@ def compare(config: str | None, no_save: bool, warehouse: str, fmt: str, **optio
       evalhouse compare --baseline modela --candidate 'aegis*' --by category
       evalhouse compare -b model-a -c 'agiasi*' --test student --adjust none --format csv
     """
-    frame = _run_compare(warehouse, _settings(config, **options), no_save, ["category"])
+    frame = _run_compare(warehouse, _settings(config, **options), no_save, ["category"], as_of)
     emit(frame.columns, frame.rows(), fmt)
 
 
@@ -371,8 +392,9 @@ GATE_EXIT = {"pass": 0, "regressed": 1, "inconclusive": 3}
 @warehouse_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: one line per row; json: the rows with their verdict.")  # fmt: skip
+@as_of_option
 @engine_errors
-def gate(config: str | None, no_save: bool, warehouse: str, fmt: str, max_drop: float | None,
+def gate(config: str | None, no_save: bool, warehouse: str, fmt: str, max_drop: float | None, as_of: str | None,
          **options: Any) -> None:  # fmt: skip
     """Non-inferiority gate: is each candidate at worst a margin below its baseline?
 
@@ -397,7 +419,7 @@ def gate(config: str | None, no_save: bool, warehouse: str, fmt: str, max_drop: 
     settings = _settings(config, **options)
     if settings.margin is None:
         raise AnalysisError("the gate needs a margin", hint="--margin 2% (of the baseline mean) or --margin 0.02")
-    frame = _run_compare(warehouse, settings, no_save, [])
+    frame = _run_compare(warehouse, settings, no_save, [], as_of)
     verdicts = frame["verdict"].to_list()
     worst = "regressed" if "regressed" in verdicts else ("inconclusive" if "inconclusive" in verdicts else "pass")
     if fmt == "json":
@@ -414,15 +436,44 @@ def gate(config: str | None, no_save: bool, warehouse: str, fmt: str, max_drop: 
 @click.argument("statement")
 @warehouse_option
 @format_option
+@as_of_option
 @engine_errors
-def sql(statement: str, warehouse: str, fmt: str) -> None:
+def sql(statement: str, warehouse: str, fmt: str, as_of: str | None) -> None:
     """Run a SQL query against the warehouse views.
 
     \b
     Example:
       evalhouse sql "SELECT model, avg(score) FROM scores GROUP BY model"
     """
-    emit(*query(warehouse, statement), fmt)
+    emit(*query(warehouse, statement, None, as_of), fmt)
+
+
+@main.command()
+@warehouse_option
+@format_option
+@engine_errors
+def history(warehouse: str, fmt: str) -> None:
+    """List the warehouse's commits: version, batch, time, kind (ingest, compare, schema) and rows.
+
+    Any read command takes --as-of VERSION (or a batch id or an ISO time) to read the warehouse as
+    it was then; a report records the version it was computed from.
+
+    \b
+    Example:
+      evalhouse history
+      evalhouse summary --as-of 3
+    """
+    import orjson
+
+    from engine.warehouse import history as commits
+    from engine.warehouse import open_warehouse
+
+    rows = [
+        (c["version"], c["batch_id"], c["time"], c["kind"],
+         orjson.dumps(c["rows"], option=orjson.OPT_SORT_KEYS).decode() if c["rows"] is not None else None)
+        for c in commits(open_warehouse(warehouse))
+    ]  # fmt: skip
+    emit(["version", "batch_id", "time", "kind", "rows"], rows, fmt)
 
 
 # engine.synth.WRITERS, spelled out here so that `--help` does not import numpy.
@@ -499,8 +550,9 @@ def _export_tables() -> tuple[str, ...]:
 @click.option("--tables", metavar="T1,T2", default=None,
               help=f"parquet: only these tables, of {','.join(_export_tables())}. Default: all.")  # fmt: skip
 @warehouse_option
+@as_of_option
 @engine_errors
-def export(out: str, fmt: str, models: tuple[str, ...], tables: str | None, warehouse: str) -> None:
+def export(out: str, fmt: str, models: tuple[str, ...], tables: str | None, warehouse: str, as_of: str | None) -> None:
     """Write the warehouse's live runs into OUT in another tool's format.
 
     eee writes one aggregate JSON per run (its reported metrics, and the mean and standard error of
@@ -521,7 +573,7 @@ def export(out: str, fmt: str, models: tuple[str, ...], tables: str | None, ware
     from engine.warehouse import open_warehouse
 
     names = None if tables is None else tuple(t.strip() for t in tables.split(",") if t.strip())
-    report = run_export(open_warehouse(warehouse), out, fmt=fmt, models=models, tables=names)
+    report = run_export(open_warehouse(warehouse, as_of=as_of), out, fmt=fmt, models=models, tables=names)
     if fmt == "parquet":
         from engine.export_parquet import DICTIONARY_MD
 
@@ -591,8 +643,10 @@ def doctor(warehouse: str, repair: bool) -> None:
               help="Markdown with PNG figures, one self-contained HTML file, or both.")  # fmt: skip
 @click.option("--metric", default=None, help="Metric the charts show (default: the one with the most scores).")
 @warehouse_option
+@as_of_option
 @engine_errors
-def report(out: str, config: str | None, fmt: str, metric: str | None, warehouse: str, **options: Any) -> None:
+def report(out: str, config: str | None, fmt: str, metric: str | None, warehouse: str, as_of: str | None,
+           **options: Any) -> None:  # fmt: skip
     """Write charts and a report: summary, intervals, comparisons, per-category breakdown.
 
     Takes every option `compare` takes, merged the same way (patterns, else the [compare] rules of
@@ -607,7 +661,7 @@ def report(out: str, config: str | None, fmt: str, metric: str | None, warehouse
     from engine.warehouse import open_warehouse
 
     settings = _settings(config, **options)
-    wh = open_warehouse(warehouse)
+    wh = open_warehouse(warehouse, as_of=as_of)
     result = build_report(wh, out, fmt=fmt, metric=metric, settings=settings)
     for path in (result.markdown, result.html):
         if path is not None:

@@ -200,6 +200,7 @@ def build_report(
         "warehouse": str(wh.root),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "evalhouse": __version__,
+        "warehouse version": _version(wh),
         "pairs": _pairs_asked(settings),
         "comparison": f"test {settings.test}; alpha {settings.alpha:g}; category rows {settings.adjust_name} "
         f"within their pair and metric; overlap {settings.overlap:.0%}",
@@ -226,6 +227,14 @@ def build_report(
         result.html = out_dir / "report.html"
         result.html.write_text(to_html(blocks), encoding="utf-8")
     return result
+
+
+def _version(wh: Warehouse) -> str:
+    """The warehouse version the report reads (`evalhouse report --as-of` it to reproduce the report)."""
+    from engine.warehouse import history
+
+    last = history(wh)[-1]
+    return f"{last['version']} (batch {last['batch_id']}{', as of' if wh.as_of else ''})"
 
 
 def _pairs_asked(settings: Settings) -> str:

@@ -60,9 +60,11 @@ MANIFEST = "manifest.json"
 
 @dataclass(frozen=True)
 class Warehouse:
-    """Paths of one warehouse folder."""
+    """Paths of one warehouse folder; with ``as_of``, the warehouse as it was after that batch."""
 
     root: Path
+    # The newest batch read (a read-only view of the past: see ``resolve_version``); None: now.
+    as_of: str | None = None
 
     @property
     def data(self) -> Path:
@@ -85,7 +87,8 @@ class Warehouse:
         """The committed batch folders, oldest first (not staging folders or anything else in data/)."""
         if not self.data.is_dir():
             return []
-        return sorted(p for p in self.data.iterdir() if BATCH_NAME.fullmatch(p.name) and p.is_dir())
+        dirs = sorted(p for p in self.data.iterdir() if BATCH_NAME.fullmatch(p.name) and p.is_dir())
+        return [d for d in dirs if d.name <= self.as_of] if self.as_of else dirs
 
     def table_files(self, table: str) -> list[str]:
         """Every committed Parquet file of a table, oldest batch first: what its view reads."""
@@ -132,8 +135,11 @@ def committed_files(batch: Path) -> list[Path]:
     return [batch / n for n in sorted(names) if table_of(n) and (batch / n).is_file()]
 
 
-def open_warehouse(root: str | os.PathLike[str], *, create: bool = False) -> Warehouse:
+def open_warehouse(root: str | os.PathLike[str], *, create: bool = False, as_of: str | None = None) -> Warehouse:
     """Open the warehouse at ``root``, creating it if asked; check its schema version.
+
+    ``as_of`` (a version number, a batch id or an ISO time; see :func:`resolve_version`) opens the
+    warehouse as it was then: every view reads only the batches committed up to it.
 
     >>> import tempfile; d = tempfile.mkdtemp()
     >>> open_warehouse(d + "/wh", create=True).db_path.name
@@ -164,7 +170,66 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False) -> War
         # Moved, copied, or changed outside a commit. A read-only warehouse can still be read: the
         # CLI builds its views in memory.
         refresh_views(wh)
+    if as_of is not None:
+        return Warehouse(wh.root, resolve_version(wh, as_of))
     return wh
+
+
+def history(wh: Warehouse) -> list[dict[str, Any]]:
+    """Every commit of the warehouse, oldest first: version, batch id, time, kind and rows per table.
+
+    A commit is a batch: an ingest, a comparison, a schema upgrade, or the empty tables of creation.
+    """
+    out = []
+    for version, batch in enumerate(wh.batch_dirs()):
+        files = committed_files(batch)
+        tables = sorted({t for f in files if (t := table_of(f.name))})
+        manifest = None
+        with contextlib.suppress(WarehouseError):
+            manifest = read_manifest(batch)
+        rows = {t: sum(v.get("rows", 0) for v in (manifest or {}).values() if v.get("table") == t) for t in tables}
+        kind = (
+            "create" if batch.name == INIT_BATCH else "schema" if "-schema-" in batch.name
+            else "compare" if tables == ["comparisons"] else "ingest"
+        )  # fmt: skip
+        out.append({"version": version, "batch_id": batch.name, "time": batch_time(batch.name), "kind": kind,
+                    "rows": rows if manifest is not None else None})  # fmt: skip
+    return out
+
+
+def batch_time(batch_id: str) -> datetime | None:
+    """When a batch was committed, from its id (UTC); None for the creation batch.
+
+    >>> batch_time("b20261129T223738550707-8bc16a")
+    datetime.datetime(2026, 11, 29, 22, 37, 38, 550707, tzinfo=datetime.timezone.utc)
+    """
+    if batch_id == INIT_BATCH:
+        return None
+    return datetime.strptime(batch_id[1:22], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+
+
+def resolve_version(wh: Warehouse, as_of: str) -> str:
+    """The batch id a ``--as-of`` names: a version number (0 = creation), a batch id, or a time.
+
+    A time (ISO 8601; UTC when it names no zone) selects the last batch committed at or before it.
+    """
+    batches = [b.name for b in Warehouse(wh.root).batch_dirs()]
+    text = as_of.strip()
+    if text.isdigit():
+        if int(text) >= len(batches):
+            raise WarehouseError(f"no version {text}: the warehouse has versions 0 to {len(batches) - 1}",
+                                 hint="`evalhouse history` lists them")  # fmt: skip
+        return batches[int(text)]
+    if text in batches:
+        return text
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise WarehouseError(f"--as-of {as_of!r} is not a version number, a batch id or an ISO time",
+                             hint="`evalhouse history` lists them") from None  # fmt: skip
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    earlier = [b for b in batches if (t := batch_time(b)) is None or t <= when]
+    return earlier[-1]
 
 
 def missing_tables(wh: Warehouse) -> list[str]:
@@ -461,6 +526,8 @@ def refresh_views(wh: Warehouse) -> None:
     For readers: a warehouse that cannot be written (read-only) is left as it is, and so is one
     whose lock a writer holds (its commit rewrites the views).
     """
+    if wh.as_of is not None:  # a view of the past never replaces the present's views file
+        return
     with contextlib.suppress(OSError, WarehouseError), lock(wh, wait=False):
         if not views_are_current(wh):
             write_views_db(wh)
