@@ -149,7 +149,8 @@ def ingest(paths: tuple[str, ...], warehouse: str, strict: bool, no_wait: bool, 
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("ingested", "unchanged", "duplicate", "not-results",
                                                           "rejected"))  # fmt: skip
     retired = f", {report.retired_runs} run(s) replaced" if report.retired_runs else ""
-    click.echo(f"{len(report.offers)} file(s): {counts}; {report.rows} row(s) added{retired} (batch {report.batch_id})")
+    committed = f"batch {report.batch_id}" if report.committed else "nothing new: no commit"
+    click.echo(f"{len(report.offers)} file(s): {counts}; {report.rows} row(s) added{retired} ({committed})")
 
 
 class _progress:

@@ -102,6 +102,8 @@ class IngestReport:
     offers: list[Offer]
     skipped: list[str] = field(default_factory=list)
     retired_runs: int = 0
+    # False when nothing was new (every file unchanged): no batch was committed.
+    committed: bool = True
     rows: int = 0
 
     def count(self, status: str) -> int:
@@ -138,8 +140,10 @@ def ingest(
         An ``IngestReport`` with one ``Offer`` per file.
     """
     offers, skipped = walk(paths)
-    if (workers or os.cpu_count() or 1) > 1 and len(offers) >= PARALLEL_MIN_FILES:
-        _fork_server()  # workers may be needed: it imports while the ledger loads
+    if (workers or os.cpu_count() or 1) > 1 and len(offers) >= PARALLEL_MIN_FILES and not wh.batch_dirs()[1:]:
+        # A first ingest will need workers: the server imports while the ledger loads. A later
+        # one starts it only if files changed (a re-ingest of unchanged files needs none).
+        _fork_server()
     with lock(wh, wait=wait, on_wait=on_wait):
         remove_stale_staging(wh)
         state = LedgerState.load(wh)
@@ -152,7 +156,11 @@ def ingest(
                     f"{len(report.rejected)} file(s) rejected, nothing written (--strict):\n"
                     + "\n".join(f"  {o.reason}" for o in report.rejected)
                 )
-            batch.commit()
+            if any(not o.seen_before for o in report.offers) or report.retired_runs:
+                batch.commit()
+            else:  # nothing new: no commit, no new version, the views stay as they are
+                batch.abort()
+                report.committed = False
         except BaseException as exc:
             batch.abort()
             if isinstance(exc, BrokenProcessPool):

@@ -75,3 +75,12 @@ def test_report_records_the_version(wh: Warehouse, so8t_fixtures: Path, tmp_path
                  "-b", "base-m", "-c", "base-m-q4km")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert f"1 (batch {history(wh)[1]['batch_id']})" in (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+
+
+def test_an_ingest_with_nothing_new_commits_nothing(wh: Warehouse, so8t_fixtures: Path) -> None:
+    good = so8t_fixtures / "good"
+    ingest(wh, [good], workers=1)
+    versions = len(history(wh))
+    result = run("ingest", "-w", str(wh.root), str(good))
+    assert result.exit_code == 0 and result.stdout.rstrip().endswith("(nothing new: no commit)")
+    assert len(history(wh)) == versions
