@@ -37,6 +37,27 @@ def so8t_corpus() -> Path:
 
 
 @pytest.fixture
+def mount_tmpfs(tmp_path: Path):
+    """Mount a real tmpfs of a given size (a disk that fills up); skips where mounting is not allowed."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        mnt = tmp_path / f"mnt-{len(mounted)}"
+        mnt.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                          capture_output=True).returncode:  # fmt: skip
+            pytest.skip("cannot mount a tmpfs here")
+        mounted.append(mnt)
+        return mnt
+
+    yield mount
+    for mnt in mounted:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
 def put_scores(wh: Warehouse):
     """Write score rows (dicts with model, score and any other scores column) as one committed batch.
 

@@ -7,7 +7,6 @@ import errno
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -40,16 +39,9 @@ def state(wh: Warehouse) -> tuple[object, ...]:
 
 
 @pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 3 MB tmpfs (a real full disk); skips where mounting is not allowed."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+def tmpfs(mount_tmpfs) -> Path:
+    """A 3 MB tmpfs (a real full disk)."""
+    return mount_tmpfs("3m")
 
 
 def test_disk_full_for_real(tmpfs: Path, tmp_path: Path) -> None:

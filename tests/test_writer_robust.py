@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -296,16 +296,9 @@ def test_batches_without_evalhouse_json_are_not_taken_over(wh: Warehouse) -> Non
 
 
 @pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 16 KB tmpfs: room for less than a new warehouse. Skips where mounting is not allowed."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mnt)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+def small_tmpfs(mount_tmpfs) -> Path:
+    """A 16 KB tmpfs: room for less than a new warehouse."""
+    return mount_tmpfs("16k")
 
 
 def test_a_first_ingest_on_a_full_disk(small_tmpfs: Path, expected: tuple[object, ...]) -> None:

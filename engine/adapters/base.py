@@ -14,6 +14,7 @@ import math
 import os
 import re
 import stat
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -161,6 +162,32 @@ class Source:
             except (ValueError, RecursionError):
                 pass
         raise error
+
+    def jsonl(self, *, nan_as_missing: bool = False) -> Iterator[tuple[int, Any]]:
+        """(line number, value) of every non-blank line of a JSON Lines file.
+
+        A line that is not JSON raises BadResultFile naming it. With ``nan_as_missing``, the bare
+        ``NaN``/``Infinity`` Python's json writes (a metric that failed) read as None.
+
+        >>> list(Source("x.jsonl", b'{"a": 1}\\n\\n{"a": NaN}\\n', "").jsonl(nan_as_missing=True))
+        [(1, {'a': 1}), (3, {'a': None})]
+        """
+        for i, line in enumerate(self.data.split(b"\n"), start=1):
+            if not line or line.isspace():
+                continue
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                if not nan_as_missing:
+                    raise BadResultFile(self.path, f"line {i}", f"not valid JSON: {exc}") from None
+                value = self._lenient_line(line, i, exc)
+            yield i, value
+
+    def _lenient_line(self, line: bytes, i: int, exc: Exception) -> Any:
+        try:
+            return json.loads(line, parse_constant=lambda _: None)
+        except ValueError:
+            raise BadResultFile(self.path, f"line {i}", f"not valid JSON: {exc}") from None
 
     @cached_property
     def first_line(self) -> bytes:

@@ -326,13 +326,7 @@ def _sibling_aggregate(source: Source) -> tuple[dict[str, Any] | None, str]:
 
 
 def _lines(source: Source) -> Iterator[tuple[str, dict[str, Any]]]:
-    for i, raw in enumerate(source.data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            line = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise BadResultFile(source.path, f"line {i}", f"not valid JSON: {exc}") from None
+    for i, line in source.jsonl():
         require(isinstance(line, dict), source.path, f"line {i}", "expected a JSON object")
         yield f"line {i}", line
 

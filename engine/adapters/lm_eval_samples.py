@@ -29,7 +29,6 @@ Only the text that reports need is kept: the question (from the doc, else the pr
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -106,7 +105,7 @@ def read(source: Source) -> list[RunBuilder]:
         assert m is not None
         task, time = m.group(1), m.group(2)
         results = sibling_results(source, time)
-        lines: Iterator[tuple[int, Any]] = _jsonl(source)
+        lines: Iterator[tuple[int, Any]] = source.jsonl(nan_as_missing=True)
         label = "line {}"
     else:
         results = sibling_results(source, None)
@@ -238,21 +237,6 @@ def inline_samples(doc: dict[str, Any], run: RunBuilder, path: str) -> list[RunB
         for task, lines in block.items()
         if lines
     ]
-
-
-def _jsonl(source: Source) -> Iterator[tuple[int, Any]]:
-    loads = orjson.loads
-    for i, line in enumerate(source.data.split(b"\n"), start=1):
-        if not line or line.isspace():
-            continue
-        try:
-            yield i, loads(line)
-        except orjson.JSONDecodeError as exc:
-            # Python's json writes bare NaN (a metric that failed); read it as missing.
-            try:
-                yield i, json.loads(line, parse_constant=lambda _: None)
-            except ValueError:
-                raise BadResultFile(source.path, f"line {i}", f"not valid JSON: {exc}") from None
 
 
 def _scores(obj: dict[str, Any], path: str, where: str) -> dict[str, float]:

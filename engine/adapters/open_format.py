@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,16 +56,7 @@ def _records(source: Source) -> Iterator[tuple[str, dict[str, Any], bool]]:
             require(None not in row, path, f"line {reader.line_num}", "more cells than the header has columns")
             yield f"line {reader.line_num}", {k.strip(): v for k, v in row.items() if v not in (None, "")}, True
         return
-    for i, line in enumerate(source.data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            try:
-                obj = json.loads(line, parse_constant=lambda _: None)
-            except ValueError:
-                raise BadResultFile(path, f"line {i}", f"not valid JSON: {exc}") from None
+    for i, obj in source.jsonl(nan_as_missing=True):
         require(isinstance(obj, dict), path, f"line {i}", "expected a JSON object")
         yield f"line {i}", {k: v for k, v in obj.items() if v is not None}, False
 
