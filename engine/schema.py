@@ -81,6 +81,25 @@ RUNS = _t(
     ("metadata", S, "Run-level fields that have no column of their own, as JSON text."),
 )
 
+# One question: the same item_id in two tasks (lm-eval's doc 0 of every task) is two items.
+ITEM_KEY = ("benchmark", "category", "task", "item_id", "filter")
+
+
+def metric_label_sql(table: str) -> str:
+    """SQL for a row's metric as analyses show it: the answer filter after a comma where it has one.
+
+    lm-eval's `exact_match,strict-match` and `exact_match,flexible-extract` are two metrics, never
+    averaged into one; NULL, '' and lm-eval's `none` are no filter.
+
+    >>> metric_label_sql("s")
+    "CASE WHEN s.filter IS NULL OR s.filter IN ('', 'none') THEN s.metric ELSE s.metric || ',' || s.filter END"
+    """
+    return (
+        f"CASE WHEN {table}.filter IS NULL OR {table}.filter IN ('', 'none') THEN {table}.metric "
+        f"ELSE {table}.metric || ',' || {table}.filter END"
+    )
+
+
 SCORES = _t(
     "scores",
     "One row per scored answer per metric: the narrow table every aggregate reads.",

@@ -41,7 +41,7 @@ import polars as pl
 from scipy import special
 
 from engine.errors import AnalysisError
-from engine.schema import SCORES
+from engine.schema import ITEM_KEY, SCORES, metric_label_sql
 from engine.significance import wilson
 
 if TYPE_CHECKING:
@@ -49,14 +49,13 @@ if TYPE_CHECKING:
 
 BY_KEYS = ("model", "category", "benchmark")
 CI_METHODS = ("auto", "t", "wilson")
-# One question: the same item_id in two tasks (lm-eval's doc 0 of every task) is two items.
-ITEM_KEY = ("benchmark", "category", "task", "item_id", "filter")
 # Clustering on a level of the item hierarchy means that level's full key.
 _CLUSTER_KEYS = {"item_id": ITEM_KEY, "task": ITEM_KEY[:3], "category": ITEM_KEY[:2], "benchmark": ITEM_KEY[:1]}
 DESCRIBE_COLUMNS = ("n", "n_answers", "mean", "std", "sem", "median", "min", "max", "ci_low", "ci_high", "ci_method",
                     "note")  # fmt: skip
 # Key expressions over the scores view; NULL benchmarks are shown as `unknown`, as in the views. Raw
 # columns are qualified: `benchmark` is also the name of the (coalesced) grouping key.
+_METRIC = metric_label_sql("scores")
 _KEY_SQL = {
     "model": "scores.model",
     "category": "scores.category",
@@ -195,7 +194,7 @@ def group_stats(
     cond, params = where_sql(where)
     group = ", ".join([*keys, "metric"])
     select_keys = "".join(f"{_KEY_SQL[k]} AS {k}, " for k in keys)
-    rows = f"SELECT {select_keys}scores.metric AS metric, scores.score AS score, 1 AS answers FROM scores"
+    rows = f"SELECT {select_keys}{_METRIC} AS metric, scores.score AS score, 1 AS answers FROM scores"
     if per_answer or cluster is not None:
         units = f"{rows} {cond}"
     else:
@@ -204,7 +203,7 @@ def group_stats(
         item = ", ".join(f"scores.{quote(c)}" for c in (*ITEM_KEY, "model", "metric"))
         also = "AND" if cond else "WHERE"
         units = f"""
-            SELECT {select_keys}scores.metric AS metric, avg(scores.score) AS score, count(*) AS answers
+            SELECT {select_keys}{_METRIC} AS metric, avg(scores.score) AS score, count(*) AS answers
             FROM scores {cond} {also} scores.item_id IS NOT NULL GROUP BY {item}
             UNION ALL
             {rows} {cond} {also} scores.item_id IS NULL
@@ -230,7 +229,7 @@ def group_stats(
     # Residuals from the group mean summed per cluster, then squared and summed per group: stable,
     # unlike expanding sum(x)^2 terms.
     sql = f"""
-        WITH s AS (SELECT {select_keys}{cluster_cols}scores.metric AS metric, scores.score AS score FROM scores {cond}),
+        WITH s AS (SELECT {select_keys}{cluster_cols}{_METRIC} AS metric, scores.score AS score FROM scores {cond}),
         r AS (SELECT {group}, {ks}, score - avg(score) OVER (PARTITION BY {group}) AS resid FROM s),
         c AS (
             SELECT {group}, sum(resid) AS u FROM r WHERE {named} IS NOT NULL GROUP BY {group}, {ks}

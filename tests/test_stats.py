@@ -226,17 +226,23 @@ def test_lm_eval_doc_0_in_two_tasks_is_two_items(make_con) -> None:
     # NULL task and filter: the same item_id is the same item (NULLs compare equal in the key).
     rows += [{**lm, "item_id": "7", "score": s, "epoch": e} for e, s in enumerate((1.0, 0.0))]
     c = make_con(rows)
-    r = _row(describe(c, ["model"]), model="m")
-    means = np.array([1.0, 0.0, 1.0, 0.0, 0.5])
-    assert (r["n"], r["n_answers"]) == (5, 7)
+    # Each filter is a metric of its own (`score,strict`): answers extracted two ways never pool.
+    out = describe(c, ["model"])
+    assert sorted(out["metric"]) == ["score", "score,flex", "score,strict"]
+    r = _row(out, model="m", metric="score")
+    means = np.array([1.0, 0.0, 0.5])
+    assert (r["n"], r["n_answers"]) == (3, 4)
     assert r["mean"] == pytest.approx(means.mean()) and r["sem"] == pytest.approx(stats.sem(means))
-    # Clustered on item_id: the same five items are the clusters, over the seven rows.
-    x = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0])
-    keys = [("arc_easy", "0", None), ("gsm8k", "0", None), ("gsm8k", "1", "strict"), ("gsm8k", "1", "flex"),
-            ("gsm8k", "1", "strict"), (None, "7", None), (None, "7", None)]  # fmt: skip
+    assert (
+        _row(out, model="m", metric="score,strict")["n"],
+        _row(out, model="m", metric="score,strict")["n_answers"],
+    ) == (1, 2)
+    # Clustered on item_id: the three items are the clusters, over the four rows.
+    x = np.array([1.0, 0.0, 1.0, 0.0])
+    keys = [("arc_easy", "0", None), ("gsm8k", "0", None), (None, "7", None), (None, "7", None)]
     se, g = _cluster_sem(x, keys)
-    cl = _row(describe(c, ["model"], cluster="item_id"), model="m")
-    assert g == 5 and (cl["n"], cl["n_answers"]) == (7, 7)
+    cl = _row(describe(c, ["model"], cluster="item_id"), model="m", metric="score")
+    assert g == 3 and (cl["n"], cl["n_answers"]) == (4, 4)
     assert cl["sem"] == pytest.approx(se) and cl["ci_method"] == "cluster-t-logit"
 
 

@@ -18,9 +18,9 @@ pairs, ``_eh_pairs`` (pair_id, baseline, candidate).
 
 from __future__ import annotations
 
+from engine.schema import metric_label_sql
+
 UNKNOWN = "unknown"
-# The item key, from the outermost group in.
-ITEM_KEY = ("benchmark", "category", "task", "item_id", "filter")
 # Columns compare can cluster on: levels of the item hierarchy below the benchmark.
 CLUSTER_LEVELS = ("category", "task", "item_id")
 
@@ -38,7 +38,7 @@ _SETS = "GROUPING SETS (({0}, metric), ({0}, metric, bk, category), ({0}, metric
 # (`_eh_alias`: spelling, canonical), the filter normalised, and the metric as its label (metric and
 # filter, `exact_match,strict-match`) or that label's canonical name (`_eh_metric_alias`). Created as
 # temporary views for the time of one comparison.
-_LABEL = "CASE WHEN t.filter IS NULL THEN t.metric ELSE t.metric || ',' || t.filter END"
+_LABEL = metric_label_sql("t")
 ALIASED = {
     view: f"""CREATE OR REPLACE TEMP VIEW {view} AS
     WITH t AS (
