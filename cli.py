@@ -149,7 +149,7 @@ def ingest(paths: tuple[str, ...], warehouse: str, strict: bool, no_wait: bool, 
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("ingested", "unchanged", "duplicate", "not-results",
                                                           "rejected"))  # fmt: skip
     retired = f", {report.retired_runs} run(s) replaced" if report.retired_runs else ""
-    committed = f"batch {report.batch_id}" if report.committed else "nothing new: no commit"
+    committed = f"version {report.version}, batch {report.batch_id}" if report.committed else "nothing new: no commit"
     click.echo(f"{len(report.offers)} file(s): {counts}; {report.rows} row(s) added{retired} ({committed})")
 
 
@@ -454,7 +454,8 @@ def sql(statement: str, warehouse: str, fmt: str, as_of: str | None) -> None:
 @format_option
 @engine_errors
 def history(warehouse: str, fmt: str) -> None:
-    """List the warehouse's commits: version, batch, time, kind (ingest, compare, schema) and rows.
+    """List the warehouse's versions: number, batch, time, kind (create, ingest, compare, optimize,
+    migrate, repair), and the rows each added and removed per table.
 
     Any read command takes --as-of VERSION (or a batch id or an ISO time) to read the warehouse as
     it was then; a report records the version it was computed from.
@@ -469,12 +470,73 @@ def history(warehouse: str, fmt: str) -> None:
     from engine.warehouse import history as commits
     from engine.warehouse import open_warehouse
 
+    def counts(c: dict[str, int]) -> str | None:
+        return orjson.dumps(c, option=orjson.OPT_SORT_KEYS).decode() if c else None
+
     rows = [
-        (c["version"], c["batch_id"], c["time"], c["kind"],
-         orjson.dumps(c["rows"], option=orjson.OPT_SORT_KEYS).decode() if c["rows"] is not None else None)
+        (c["version"], c["batch_id"], c["time"], c["kind"], counts(c["rows"]), counts(c["removed"]))
         for c in commits(open_warehouse(warehouse))
-    ]  # fmt: skip
-    emit(["version", "batch_id", "time", "kind", "rows"], rows, fmt)
+    ]
+    emit(["version", "batch_id", "time", "kind", "rows", "removed"], rows, fmt)
+
+
+@main.command()
+@warehouse_option
+@click.option(
+    "--retention",
+    default="7d",
+    show_default=True,
+    metavar="DURATION",
+    help="Keep the files of versions younger than this (`7d`, `12h`, `0` for none) for --as-of.",
+)
+@click.option("--no-compact", is_flag=True, help="Only delete files no kept version reads.")
+@engine_errors
+def optimize(warehouse: str, retention: str, no_compact: bool) -> None:
+    """Compact each table's small files into few large ones, then delete the files that neither the
+    current version nor a version younger than --retention reads.
+
+    Queries pay per file, so run it after many ingests; older versions stay in `evalhouse history`
+    but can no longer be read with --as-of.
+
+    \b
+    Example:
+      evalhouse optimize
+      evalhouse optimize --retention 0
+    """
+    from engine.optimize import optimize as run
+    from engine.optimize import parse_duration
+    from engine.warehouse import open_warehouse
+
+    report = run(open_warehouse(warehouse), retention=parse_duration(retention),
+                 compact=not no_compact)  # fmt: skip
+    for table, (before, after) in sorted(report.compacted.items()):
+        click.echo(f"{table}: {before} file(s) -> {after}")
+    vacuumed = sum(report.vacuumed.values())
+    click.echo(f"version {report.version}: {vacuumed} unreferenced file(s) deleted; versions from "
+               f"{report.oldest_readable} on can be read with --as-of")  # fmt: skip
+
+
+@main.command()
+@warehouse_option
+@engine_errors
+def migrate(warehouse: str) -> None:
+    """Upgrade a warehouse written by an older evalhouse to this one's layout (Delta tables).
+
+    Any command does it on open; this does only that, and says what it did.
+
+    \b
+    Example:
+      evalhouse migrate --warehouse warehouse/
+    """
+    from engine import versions
+    from engine.warehouse import open_warehouse
+
+    wh = open_warehouse(warehouse)
+    done = [v for v in versions.history(wh.root) if v.kind == "migrate"]
+    if done:
+        click.echo(f"{wh.root}: migrated to Delta tables at version {done[-1].number} ({done[-1].time:%Y-%m-%d %H:%M})")
+    else:
+        click.echo(f"{wh.root}: already in this evalhouse's layout; nothing to do")
 
 
 # engine.synth.WRITERS, spelled out here so that `--help` does not import numpy.
@@ -560,7 +622,7 @@ def export(out: str, fmt: str, models: tuple[str, ...], tables: str | None, ware
     each metric of its per-item scores) and, for a run with per-item scores, a `_samples.jsonl`
     beside it; exporting again rewrites the same files. `evalhouse ingest OUT` reads them back.
 
-    parquet writes the live rows (retired runs left out) of runs, scores, texts, metrics, files and
+    parquet writes the live rows of runs, scores, texts, metrics, files and
     the newest comparisons as zstd Parquet, one folder per table, for BI tools and dataframes, with
     a data dictionary of every column. It is written beside OUT and renamed into place; an existing
     OUT is replaced only if it is an earlier export.

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.commit import Commit  # noqa: E402
 from engine.compare import compare  # noqa: E402
 from engine.schema import RUNS, SCORES  # noqa: E402
-from engine.warehouse import Batch, connect, open_warehouse  # noqa: E402
+from engine.warehouse import connect, lock, open_warehouse  # noqa: E402
 
 CATEGORIES = 10
 
@@ -33,7 +33,6 @@ def build(root: Path, n_models: int, items_per_category: int, seed: int = 7) -> 
     """Write a warehouse of ``n_models`` models answering the same items; return the score rows."""
     rng = np.random.default_rng(seed)
     wh = open_warehouse(root, create=True)
-    batch = Batch(wh)
     n_items = CATEGORIES * items_per_category
     models = [f"model-{i:03d}" for i in range(n_models)]
     category = np.repeat([f"cat{c}" for c in range(CATEGORIES)], items_per_category)
@@ -69,9 +68,11 @@ def build(root: Path, n_models: int, items_per_category: int, seed: int = 7) -> 
         ],
         schema=RUNS.arrow_schema(),
     )
-    pq.write_table(scores, batch.staging / "scores.parquet")
-    pq.write_table(runs, batch.staging / "runs.parquet")
-    batch.commit()
+    with lock(wh):
+        batch = Commit(wh, "ingest")
+        batch.write("scores", scores)
+        batch.write("runs", runs)
+        batch.publish()
     return n
 
 

@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -171,20 +173,23 @@ def rows_added(stdout: str) -> int:
 
 
 def replicate(src: Path, dest: Path, copies: int) -> None:
-    """A warehouse holding ``copies`` times the scores of ``src``: its scores Parquet hard-linked
-    into extra batch folders (same rows, distinct files; the views glob every batch)."""
+    """A warehouse holding ``copies`` times the scores of ``src``: its live scores files hard-linked
+    under new names into the scores table and committed as one more version (same rows, distinct
+    files)."""
+    from engine.commit import Commit
+    from engine.warehouse import lock, open_warehouse
+
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(src, dest, copy_function=os.link)
-    batches = [d for d in sorted((dest / "data").iterdir()) if d.name.startswith("b")]
-    for k in range(1, copies):
-        for b in batches:
-            scores = sorted(b.glob("scores*.parquet"))
-            if not scores:
-                continue
-            extra = dest / "data" / f"{b.name}-copy{k:02d}"
-            extra.mkdir()
-            for f in scores:
-                os.link(f, extra / f.name)
+    wh = open_warehouse(dest)
+    with lock(wh):
+        batch = Commit(wh, "ingest")
+        for k in range(1, copies):
+            for i, f in enumerate(wh.table_files("scores")):
+                target = batch.path("scores", f"c{k:02d}{i:05d}")
+                os.link(f, target)
+                batch.add("scores", target, pq.read_metadata(target).num_rows)
+        batch.publish()
 
 
 # ---------------------------------------------------------------------------------------------

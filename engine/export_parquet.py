@@ -5,7 +5,7 @@ data), readable as a dataset by pyarrow, Polars, DuckDB, Spark or any Parquet re
 dictionary of every exported column (``OUT/data_dictionary.json``, ``OUT/DATA_DICTIONARY.md``).
 The tables, their columns, types and meanings all come from ``engine.schema``:
 
-- ``runs``, ``scores``, ``metrics``: the views of the same name (retired runs hidden);
+- ``runs``, ``scores``, ``metrics``: the views of the same name (the live rows);
 - ``texts``: the stored texts of the live runs (join ``scores`` on run_id, sample_id);
 - ``files``: the ingest ledger;
 - ``comparisons``: the newest ``evalhouse compare``, every scope (the views ``comparisons`` and

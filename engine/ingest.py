@@ -1,7 +1,8 @@
-"""Ingest: files -> adapters -> canonical Arrow tables -> one Parquet batch in the warehouse.
+"""Ingest: files -> adapters -> canonical Arrow tables -> one commit of the warehouse's Delta tables.
 
-One call of :func:`ingest` is one batch, committed with a single rename at the end, so an
-interrupted ingest leaves the warehouse exactly as it was and a second run finishes the job.
+One call of :func:`ingest` is one batch, published as one warehouse version at the end (see
+engine/commit.py), so an interrupted ingest leaves the warehouse exactly as it was and a second
+run finishes the job.
 
 The work is in three passes so that content deduplication is decided before anything is parsed:
 
@@ -9,7 +10,7 @@ The work is in three passes so that content deduplication is decided before anyt
    ``unchanged`` without being read (this keeps re-ingesting a large corpus under a second);
 2. hash the remaining files (in worker processes when there are many);
 3. parse the files whose content is new and write their rows, each worker into its own Parquet
-   files of the batch, flushing in bounded row groups so memory does not grow with the corpus.
+   files in the tables' folders, flushing in bounded row groups so memory stays flat.
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine import adapters
+from engine import adapters, tables, versions
 from engine.adapters.base import MAX_FILE_BYTES, RunBuilder, Source, dumps
+from engine.commit import Commit, recover
 from engine.errors import BadResultFile, EvalhouseError, StrictModeRejection, WarehouseError
-from engine.schema import FILES, METRICS, RETIRED, RUNS, SCORES, TABLES, TEXTS
-from engine.warehouse import Batch, Warehouse, is_disk_full, lock, os_reason, remove_stale_staging
+from engine.schema import FILES, METRICS, RUNS, SCORES, TABLES, TEXTS
+from engine.warehouse import Warehouse, is_disk_full, lock, os_reason
 
 # Extensions read when walking a folder (a file named on the command line is always offered).
 RESULT_SUFFIXES = (".json", ".jsonl", ".csv", ".eval", ".parquet")
@@ -104,6 +106,8 @@ class IngestReport:
     retired_runs: int = 0
     # False when nothing was new (every file unchanged): no batch was committed.
     committed: bool = True
+    # The warehouse version the ingest published.
+    version: int | None = None
     rows: int = 0
 
     def count(self, status: str) -> int:
@@ -140,14 +144,15 @@ def ingest(
         An ``IngestReport`` with one ``Offer`` per file.
     """
     offers, skipped = walk(paths)
-    if (workers or os.cpu_count() or 1) > 1 and len(offers) >= PARALLEL_MIN_FILES and not wh.batch_dirs()[1:]:
+    first = len(versions.numbers(wh.root)) <= 1
+    if (workers or os.cpu_count() or 1) > 1 and len(offers) >= PARALLEL_MIN_FILES and first:
         # A first ingest will need workers: the server imports while the ledger loads. A later
         # one starts it only if files changed (a re-ingest of unchanged files needs none).
         _fork_server()
     with lock(wh, wait=wait, on_wait=on_wait):
-        remove_stale_staging(wh)
+        recover(wh)  # what a writer killed before us left
         state = LedgerState.load(wh)
-        batch = Batch(wh)
+        batch = Commit(wh, "ingest")
         try:
             report = _ingest_locked(wh, batch, offers, state, workers, progress)
             report.skipped = skipped
@@ -157,7 +162,7 @@ def ingest(
                     + "\n".join(f"  {o.reason}" for o in report.rejected)
                 )
             if any(not o.seen_before for o in report.offers) or report.retired_runs:
-                batch.commit()
+                report.version = batch.publish().number
             else:  # nothing new: no commit, no new version, the views stay as they are
                 batch.abort()
                 report.committed = False
@@ -248,7 +253,8 @@ class LedgerState:
 
     @classmethod
     def load(cls, wh: Warehouse) -> LedgerState:
-        files = _read(wh, "files", ["path", "sha256", "size", "mtime_ns", "status", "depends_on"])
+        # Oldest offer first (files hold no order a compaction keeps), so the latest offer wins.
+        files = _read(wh, "files", ["path", "sha256", "size", "mtime_ns", "status", "depends_on"], order="batch_id")
         last_seen: dict[str, tuple[int, int]] = {}
         content: dict[str, tuple[str | None, str]] = {}
         read_with: dict[str, tuple[str | None, list[dict[str, Any]]]] = {}
@@ -259,14 +265,12 @@ class LedgerState:
                 deps = orjson.loads(deps_json) if deps_json else []
                 content[path] = (content_key(sha, deps), status)
                 read_with[path] = (sha, deps)
-        retired = set(_read(wh, "retired", ["run_id"])["run_id"])
         runs = _read(wh, "runs", ["run_id", "source_sha256", "model"])
         runs_by_sha: dict[str, list[str]] = {}
         models_by_sha: dict[str, set[str]] = {}
         for run_id, sha, model in zip(runs["run_id"], runs["source_sha256"], runs["model"], strict=True):
-            if run_id not in retired:
-                runs_by_sha.setdefault(sha, []).append(run_id)
-                models_by_sha.setdefault(sha, set()).add(model)
+            runs_by_sha.setdefault(sha, []).append(run_id)
+            models_by_sha.setdefault(sha, set()).add(model)
         live = {
             sha: path
             for path, (sha, status) in content.items()
@@ -279,10 +283,14 @@ class LedgerState:
         return cls(last_seen, content, read_with, live, runs_by_sha, models_by_sha)
 
 
-def _read(wh: Warehouse, table: str, columns: list[str]) -> dict[str, list[Any]]:
+def _read(wh: Warehouse, table: str, columns: list[str], order: str | None = None) -> dict[str, list[Any]]:
     files = wh.table_files(table)
     if not files:
         return {c: [] for c in columns}
+    if order:
+        data = _read(wh, table, [*columns, order])
+        index = sorted(range(len(data[order])), key=data[order].__getitem__)
+        return {c: [data[c][i] for i in index] for c in columns}
     # Files written before a column was added lack it: read what each has, the rest as NULL.
     schema = pa.schema([TABLES[table].arrow_schema().field(c) for c in columns])
     parts = [pq.read_table(f, columns=[c for c in columns if c in pq.read_schema(f).names]) for f in files]
@@ -297,7 +305,7 @@ def _read(wh: Warehouse, table: str, columns: list[str]) -> dict[str, list[Any]]
 
 def _ingest_locked(
     wh: Warehouse,
-    batch: Batch,
+    batch: Commit,
     offers: list[Offer],
     state: LedgerState,
     workers: int | None,
@@ -379,7 +387,7 @@ def _ingest_locked(
 
 def _parse_all(
     pool: ProcessPoolExecutor | None,
-    batch: Batch,
+    batch: Commit,
     offers: Sequence[tuple[Offer, str | None, list[str] | None]],
     workers: int,
     progress: ProgressFn | None,
@@ -390,13 +398,15 @@ def _parse_all(
         return {}
     index = {o.path: (orig, models) for o, orig, models in offers}
     jobs = [
-        (str(batch.staging), f"{start + i:05d}",
+        (str(batch.wh.root), f"{start + i:05d}",
          [(o.path, o.sha256, o.size, *index[o.path]) for o in chunk], batch.batch_id)
         for i, chunk in enumerate(_chunks([o for o, _orig, _m in offers], workers))
     ]  # fmt: skip
     results: dict[str, ParseResult] = {}
-    for chunk_result in _map(pool, _parse_chunk, jobs, progress, "parse", weights=[len(j[2]) for j in jobs]):
+    for chunk_result, written in _map(pool, _parse_chunk, jobs, progress, "parse", weights=[len(j[2]) for j in jobs]):
         results.update(chunk_result)
+        for table, path, rows in written:
+            batch.add(table, Path(path), rows)
     return results
 
 
@@ -508,7 +518,7 @@ def _hash_file(path: str) -> tuple[str | None, str | None]:
         return None, f"{path}: (file): cannot read: {exc.strerror or exc}"
 
 
-def _retire_replaced(offers: list[Offer], state: LedgerState, batch: Batch) -> int:
+def _retire_replaced(offers: list[Offer], state: LedgerState, batch: Commit) -> int:
     """Withdraw the runs of content no path holds any more (a file changed, and no copy has it).
 
     A path whose content equals another's stays attached to it: when the path that was read first
@@ -522,8 +532,7 @@ def _retire_replaced(offers: list[Offer], state: LedgerState, batch: Batch) -> i
     holders: dict[str | None, set[str]] = {}
     for path, key in holds.items():
         holders.setdefault(key, set()).add(path)
-    run_ids: list[str] = []
-    reasons: list[str] = []
+    run_ids: set[str] = set()
     for o in offers:
         if o.status not in held:
             continue
@@ -532,17 +541,12 @@ def _retire_replaced(offers: list[Offer], state: LedgerState, batch: Batch) -> i
             continue
         if holders.get(previous[0], set()) - {o.path}:
             continue  # a copy elsewhere still holds that content
-        old = state.runs_by_sha.get(previous[0] or "", [])
-        run_ids += old
-        reasons += [f"{o.path} changed (was sha256 {previous[0]})"] * len(old)
-    if run_ids:
-        table = pa.table({"run_id": run_ids, "reason": reasons, "batch_id": [batch.batch_id] * len(run_ids)},
-                         schema=RETIRED.arrow_schema())  # fmt: skip
-        pq.write_table(table, batch.staging / "retired.parquet", compression="zstd")
+        run_ids.update(state.runs_by_sha.get(previous[0] or "", []))
+    batch.remove_runs(run_ids)  # their rows go in the same commit as the new ones come
     return len(run_ids)
 
 
-def _write_ledger(offers: list[Offer], batch: Batch) -> None:
+def _write_ledger(offers: list[Offer], batch: Commit) -> None:
     """Record the offers that tell something new: the last state per path plus its real changes.
 
     A file unchanged by stat alone adds no row, so re-ingesting a corpus does not grow the ledger.
@@ -565,7 +569,8 @@ def _write_ledger(offers: list[Offer], batch: Batch) -> None:
         },
         schema=FILES.arrow_schema(),
     )
-    pq.write_table(table, batch.staging / "files.parquet", compression="zstd")
+    if table.num_rows:
+        batch.write("files", table, part="ledger")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,9 +643,11 @@ def run_id_for(sha256: str, adapter: str, key: str) -> str:
 class _ChunkWriter:
     """Buffers rows of one chunk and writes them as row groups of the chunk's Parquet files."""
 
-    def __init__(self, staging: str, part: str, batch_id: str) -> None:
-        self.staging, self.part, self.batch_id = Path(staging), part, batch_id
+    def __init__(self, root: str, part: str, batch_id: str) -> None:
+        self.root, self.part, self.batch_id = Path(root), part, batch_id
         self.writers: dict[str, pq.ParquetWriter] = {}
+        # (table, path, rows) of every file written, for the commit to add
+        self.written: dict[str, list[Any]] = {}
         self.buffers: dict[str, dict[str, list[Any]]] = {
             t.name: {c: [] for c in t.names} for t in (RUNS, SCORES, TEXTS, METRICS)
         }
@@ -689,16 +696,11 @@ class _ChunkWriter:
             arrow = pa.table(cols, schema=table.arrow_schema())
             writer = self.writers.get(table.name)
             if writer is None:
-                # Text compresses well but costs the most to write: a light zstd level keeps
-                # ingest fast; the narrow tables get the default level.
-                level = 1 if table is TEXTS else None
-                writer = self.writers[table.name] = pq.ParquetWriter(
-                    self.staging / f"{table.name}-{self.part}.parquet",
-                    table.arrow_schema(),
-                    compression="zstd",
-                    compression_level=level,
-                )
-            writer.write_table(arrow, row_group_size=1_000_000)
+                path = tables.folder(self.root, table.name) / tables.part_name(self.batch_id, self.part)
+                writer = self.writers[table.name] = tables.parquet_writer(path, table.name)
+                self.written[table.name] = [table.name, str(path), 0]
+            writer.write_table(arrow, row_group_size=tables.ROW_GROUP_ROWS)
+            self.written[table.name][2] += arrow.num_rows
             self.buffers[table.name] = {c: [] for c in table.names}
 
     def close(self) -> None:
@@ -713,15 +715,16 @@ ParseResult = tuple[str | None, str, str | None, int, list[dict[str, Any]] | Non
 
 def _parse_chunk(
     job: tuple[str, str, list[tuple[str, str, int, str | None, list[str] | None]], str],
-) -> dict[str, ParseResult]:
-    """Parse a chunk of files; returns path -> :data:`ParseResult`.
+) -> tuple[dict[str, ParseResult], list[tuple[str, str, int]]]:
+    """Parse a chunk of files; returns (path -> :data:`ParseResult`, the files written as
+    (table, path, rows)).
 
     A file given with the path it copies and that content's models is a duplicate when it reads as
     the same models; otherwise its runs come from its path and it is stored, its content key salted
     with its models so that its run ids differ from the original's.
     """
-    staging, part, files, batch_id = job
-    writer = _ChunkWriter(staging, part, batch_id)
+    root, part, files, batch_id = job
+    writer = _ChunkWriter(root, part, batch_id)
     out: dict[str, ParseResult] = {}
     for path, expected, _size, original, original_models in files:
         try:
@@ -752,4 +755,4 @@ def _parse_chunk(
             # Write errors (disk full) are not the file's fault: they propagate and abort the batch.
             out[path] = (fmt, "ingested", None, writer.add(path, key, fmt, runs), deps, models, sha256)
     writer.close()
-    return out
+    return out, [tuple(w) for w in writer.written.values()]

@@ -231,10 +231,9 @@ def build_report(
 
 def _version(wh: Warehouse) -> str:
     """The warehouse version the report reads (`evalhouse report --as-of` it to reproduce the report)."""
-    from engine.warehouse import history
-
-    last = history(wh)[-1]
-    return f"{last['version']} (batch {last['batch_id']}{', as of' if wh.as_of else ''})"
+    v = wh.version()
+    batch = f", batch {v.batch_id}" if v.batch_id else ""
+    return f"{v.number} ({v.kind}{batch}{', as of' if wh.as_of is not None else ''})"
 
 
 def _pairs_asked(settings: Settings) -> str:

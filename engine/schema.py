@@ -17,7 +17,7 @@ import pyarrow as pa
 
 # Bumped whenever a stored table changes shape; the warehouse records the version it was written
 # with so that an older warehouse is upgraded or refused, never silently misread.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 UTC_TS = pa.timestamp("us", tz="UTC")
 LOCAL_TS = pa.timestamp("us")
@@ -38,7 +38,7 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """A stored table (Parquet under ``warehouse/data``) or a view defined in ``sql/``."""
+    """A stored table (a Delta table under ``warehouse/tables``) or a view defined in ``sql/``."""
 
     name: str
     doc: str
@@ -162,7 +162,8 @@ METRICS = _t(
 
 FILES = _t(
     "files",
-    "The ledger: every file ever offered to ingest, one row per offer.",
+    "The ledger: every file offered to ingest, its last state per path and every real change "
+    "(an offer of a file unchanged since its last adds no row).",
     ("path", S, "Absolute path of the file."),
     ("sha256", S, "SHA-256 of its bytes (NULL if it could not be read)."),
     ("size", I64, "Size in bytes."),
@@ -179,14 +180,6 @@ FILES = _t(
     ),
     ("batch_id", S, "The ingest batch that offered it."),
     ("time", UTC_TS, "When it was offered (UTC)."),
-)
-
-RETIRED = _t(
-    "retired",
-    "Runs withdrawn because their source file changed; the views hide them.",
-    ("run_id", S, "The withdrawn run."),
-    ("reason", S, "Why, naming the file."),
-    ("batch_id", S, "The batch that withdrew it."),
 )
 
 _COMPARISON_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
@@ -258,7 +251,7 @@ COMPARISONS = _t(
     ("analysis_time", UTC_TS, "When the analysis ran (UTC)."),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, TEXTS, METRICS, FILES, RETIRED, COMPARISONS)}
+TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, TEXTS, METRICS, FILES, COMPARISONS)}
 
 # Statuses a file can end up with in the ledger.
 FILE_STATUSES = ("ingested", "unchanged", "duplicate", "not-results", "rejected")
@@ -280,8 +273,7 @@ _AGG = (
 VIEWS: dict[str, Table] = {
     t.name: t
     for t in (
-        _t("retired", RETIRED.doc, *((c.name, c.type, c.doc) for c in RETIRED.columns)),
-        _t("runs", "Live runs (withdrawn ones hidden).", *((c.name, c.type, c.doc) for c in RUNS.columns)),
+        _t("runs", "Live runs.", *((c.name, c.type, c.doc) for c in RUNS.columns)),
         _t(
             "scores",
             "Live per-item scores, narrow (no text).",
@@ -442,7 +434,7 @@ def open_format_doc() -> str:
 
 def data_dictionary() -> str:
     """Markdown tables documenting every stored table and view column (pasted into README.md)."""
-    out = ["### Stored tables (Parquet under `warehouse/data/`)", ""]
+    out = ["### Stored tables (Delta Lake tables under `warehouse/tables/<name>/`)", ""]
     for table in TABLES.values():
         out += _md_table(table)
     out += ["### Views (`sql/`, in `warehouse/evalhouse.duckdb`)", ""]

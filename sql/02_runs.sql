@@ -1,5 +1,4 @@
 -- Live runs.
 CREATE OR REPLACE VIEW runs AS
 SELECT *
-FROM {{parquet:runs}}
-WHERE run_id NOT IN (SELECT run_id FROM retired);
+FROM {{parquet:runs}};

@@ -59,20 +59,19 @@ def mount_tmpfs(tmp_path: Path):
 
 @pytest.fixture
 def put_scores(wh: Warehouse):
-    """Write score rows (dicts with model, score and any other scores column) as one committed batch.
+    """Write score rows (dicts with model, score and any other scores column) as one commit.
 
     Also writes one run per model and, for ``metrics=[...]`` rows, aggregate results. Returns the
     warehouse so tests can connect to it.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
+    from engine.commit import Commit
     from engine.modelname import split_model
     from engine.schema import METRICS, RUNS, SCORES
-    from engine.warehouse import Batch
 
     def put(rows: list[dict], metrics: list[dict] | None = None, source: str = "/data/results.json") -> Warehouse:
-        batch = Batch(wh)
+        batch = Commit(wh, "ingest")
         models = sorted({r["model"] for r in rows} | {m["model"] for m in metrics or []})
         run_ids = {m: f"run-{batch.batch_id}-{i}" for i, m in enumerate(models)}
         runs = [
@@ -90,10 +89,8 @@ def put_scores(wh: Warehouse):
             scores.append(row)
         mrows = [{"higher_is_better": True, **m, "run_id": run_ids[m["model"]]} for m in metrics or []]
         for table, data in ((RUNS, runs), (SCORES, scores), (METRICS, mrows)):
-            pq.write_table(
-                pa.Table.from_pylist(data, schema=table.arrow_schema()), batch.staging / f"{table.name}.parquet"
-            )
-        batch.commit()
+            batch.write(table.name, pa.Table.from_pylist(data, schema=table.arrow_schema()))
+        batch.publish()
         return wh
 
     return put

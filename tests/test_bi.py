@@ -191,9 +191,10 @@ def test_views_name_absolute_paths_until_evalhouse_reopens_a_moved_warehouse(wh:
         finally:
             con.close()
 
-    assert str(wh.data) in view_sql()
+    old, new = str(wh.root / "tables" / "runs"), str(moved / "tables" / "runs")
+    assert old in view_sql()
     open_warehouse(moved)
-    assert str(moved / "data") in view_sql() and str(wh.data) not in view_sql()
+    assert new in view_sql() and old not in view_sql()
 
 
 def test_declared_types_cover_every_view_column() -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from engine.commit import pending
+from engine.doctor import check
 from engine.ingest import ingest
 from engine.warehouse import Warehouse, connect, lock, open_warehouse
 from tests.conftest import ROOT
@@ -103,7 +105,7 @@ def test_sigkill_at_many_points(corpora: dict[str, Path], tmp_path: Path) -> Non
         # The next run completes the job: no duplicates, nothing missing.
         assert finish(start_ingest(corpora["big"], target)) == 0
         assert data_signature(open_warehouse(target)) == expected_after
-        assert not list(wh.data.glob(".staging-*"))
+        assert pending(target) == [] and check(target) == []
     assert "before" in outcomes  # the kills did land mid-ingest
 
 
@@ -147,3 +149,96 @@ def test_readers_never_see_a_partial_batch(corpora: dict[str, Path], tmp_path: P
     seen.add(connect(wh).execute("SELECT count(*) FROM scores").fetchone())
     assert finish(proc) == 0
     assert seen <= {before, after} and after in seen
+
+
+# Runs an ingest of argv[2] into argv[1] with two workers, SIGKILLing at the argv[3]-th step of the
+# commit that engine/commit.py announces (0: never; the steps are printed instead): the main process
+# alone (argv[4] == "main", what the OOM killer does) or its whole process group.
+STEP_DRIVER = r"""
+import os, signal, sys
+root, corpus, kill_at, who = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+seen = 0
+
+def hook(event, args):
+    global seen
+    if event != "evalhouse.commit":
+        return
+    seen += 1
+    if seen == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL) if who == "main" else os.killpg(0, signal.SIGKILL)
+    if not kill_at:
+        print("step:", *(a for a in args if a), flush=True)
+
+sys.addaudithook(hook)
+from cli import main
+main(["ingest", corpus, "-w", root, "-q", "--workers", "2"])
+"""
+
+
+def change(corpus: Path) -> None:
+    """Two files of ``corpus`` changed in place (so the commit also rewrites files without their old
+    runs) and two added."""
+    for name in sorted(p.name for p in corpus.iterdir() if p.is_file())[:2]:
+        doc = orjson.loads((corpus / name).read_bytes())
+        doc["results"] = doc["results"][:40]
+        (corpus / name).write_bytes(orjson.dumps(doc))
+    write_corpus(corpus / "more", 2, "more")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("who", ["group", "main"])
+def test_sigkill_at_every_step_of_the_commit(tmp_path: Path, who: str) -> None:
+    """Killed at each step of a commit that adds files to every table and replaces two sources'
+    rows: the warehouse reads as before or as after, and the next ingest equals a clean one."""
+    corpus = write_corpus(tmp_path / "corpus", 70, "old")  # enough files for two workers
+    base = open_warehouse(tmp_path / "base", create=True)
+    ingest(base, [corpus], workers=1)
+    before = data_signature(base)
+    change(corpus)
+    expected = open_warehouse(_copy(base.root, tmp_path / "expected"))
+    assert ingest(expected, [corpus], workers=1).retired_runs == 2
+    after = data_signature(expected)
+
+    def killed(target: Path, k: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", STEP_DRIVER, str(target), str(corpus), str(k), who], env=ENV,
+                              capture_output=True, text=True, timeout=300, start_new_session=True)  # fmt: skip
+
+    listing = killed(_copy(base.root, tmp_path / "listing"), 0)
+    assert listing.returncode == 0, listing.stderr
+    steps = [line for line in listing.stdout.splitlines() if line.startswith("step:")]
+    assert steps == ["step: table texts", "step: table metrics", "step: table scores", "step: table runs",
+                     "step: table files", "step: publish", "step: published"] or len(steps) >= 6, steps  # fmt: skip
+    outcomes = []
+    for k in range(1, len(steps) + 1):
+        target = _copy(base.root, tmp_path / f"wh{k}")
+        proc = killed(target, k)
+        assert proc.returncode == -signal.SIGKILL, (k, proc.stderr)
+        got = data_signature(open_warehouse(target))
+        assert got in (before, after), f"killed at {steps[k - 1]}: the warehouse is in between"
+        outcomes.append(got == after)
+        deadline = time.monotonic() + 30
+        while not _lock_free(target) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _lock_free(target), "a worker kept the lock"
+        assert finish(start_ingest(corpus, target, "--no-wait")) == 0
+        assert data_signature(open_warehouse(target)) == after
+        assert pending(target) == [] and check(target) == [], steps[k - 1]
+    assert outcomes == [False] * (len(steps) - 1) + [True]  # live exactly from the publication on
+
+
+def _copy(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    return dest
+
+
+def _lock_free(root: Path) -> bool:
+    import fcntl
+
+    fd = os.open(root / ".lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)

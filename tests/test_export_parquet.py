@@ -55,15 +55,16 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def wh(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Warehouse, set[str]]:
     """SO8T and lm-eval fixtures; then two sources change, so that runs with scores, texts and
-    metrics are retired; then a compare is stored."""
+    metrics are replaced; then a compare is stored. Returns the warehouse and the replaced run ids."""
     root = tmp_path_factory.mktemp("export")
     so8t, lm_eval = root / "so8t", root / "lm_eval"
     shutil.copytree(FIXTURES / "so8t" / "good", so8t)
     shutil.copytree(FIXTURES / "lm_eval" / "out", lm_eval)
     wh = open_warehouse(root / "wh", create=True)
     load(wh, so8t, lm_eval)
+    before = run_ids(wh)
     simple = so8t / "20250302_090000_simple_abc_results.json"
     doc = json.loads(simple.read_text(encoding="utf-8"))
     doc["results"] = doc["results"][:2]
@@ -75,7 +76,12 @@ def wh(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     results.write_text(json.dumps(doc), encoding="utf-8")
     assert load(wh, so8t, lm_eval).retired_runs == 3  # the SO8T run, the results file's and its samples'
     assert run_cli("compare", "-w", str(wh.root))[0] == 0
-    return wh
+    return wh, before - run_ids(wh)
+
+
+@pytest.fixture(scope="module")
+def wh(built: tuple[Warehouse, set[str]]) -> Warehouse:
+    return built[0]
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +116,10 @@ def expected_counts(wh: Warehouse) -> dict[str, int]:
     return {t: live(wh, t).height for t in PARQUET_TABLES}
 
 
-def retired_ids(wh: Warehouse) -> set[str]:
+def run_ids(wh: Warehouse) -> set[str]:
     con = connect(wh)
     try:
-        return {r[0] for r in con.execute("SELECT run_id FROM retired").fetchall()}
+        return {r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()}
     finally:
         con.close()
 
@@ -217,23 +223,25 @@ def test_one_folder_per_table_and_a_dictionary(out: Path) -> None:
     assert not [p for p in out.parent.iterdir() if p.name != "export"]  # nothing left beside OUT
 
 
-def test_the_fixture_has_something_to_hide(wh: Warehouse) -> None:
-    """The stored files still hold the retired runs' rows, so leaving them out is the export's doing."""
-    retired = retired_ids(wh)
+def test_the_fixture_replaced_runs_of_every_run_table(built: tuple[Warehouse, set[str]]) -> None:
+    """Three runs were replaced; the stored tables no longer hold them (nor does the export)."""
+    wh, replaced = built
+    assert len(replaced) == 3
     con = duckdb.connect()
     for table in RUN_TABLES:
         stored = {r[0] for r in con.execute(f"SELECT run_id FROM {table_source(wh, table)}").fetchall()}
-        assert retired & stored, table
+        assert stored and not replaced & stored, table
     assert expected_counts(wh)["comparisons"] > 0
 
 
 @pytest.mark.parametrize("table", PARQUET_TABLES)
-def test_every_value_of_every_row_is_the_views(wh: Warehouse, out: Path, table: str) -> None:
+def test_every_value_of_every_row_is_the_views(built: tuple[Warehouse, set[str]], out: Path, table: str) -> None:
     """Polars scan_parquet over the folder: the same frame, schema and values, as the views give."""
     got = pl.scan_parquet(out / table / "*.parquet").collect().sort(KEYS[table], nulls_last=True)
+    wh, replaced = built
     assert_frame_equal(got, live(wh, table))
     if table in RUN_TABLES:
-        assert not set(got["run_id"]) & retired_ids(wh)
+        assert not set(got["run_id"]) & replaced
 
 
 @pytest.mark.parametrize("table", PARQUET_TABLES)

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from cli import main
 from engine.errors import WarehouseError
 from engine.ingest import ingest
-from engine.warehouse import Warehouse, history, open_warehouse, resolve_version
+from engine.versions import resolve
+from engine.warehouse import Warehouse, history, open_warehouse
 
 
 def run(*args: str):
@@ -55,7 +56,7 @@ def test_history_and_as_of(wh: Warehouse, so8t_fixtures: Path, tmp_path: Path) -
     tiny_runs = [m for m in orjson.loads(models.stdout) if m["model"] == "tiny-model"]
     assert tiny_runs and tiny_runs[0]["runs"] == 1
     at_time = commits[1]["time"].isoformat()
-    assert resolve_version(wh, at_time) == commits[1]["batch_id"]
+    assert resolve(wh, at_time) == 1
     with pytest.raises(WarehouseError, match="no version 9"):
         open_warehouse(wh.root, as_of="9")
     bad = run("summary", "-w", str(wh.root), "--as-of", "yesterday")
@@ -74,7 +75,9 @@ def test_report_records_the_version(wh: Warehouse, so8t_fixtures: Path, tmp_path
     result = run("report", "-w", str(wh.root), "--out", str(tmp_path / "r"), "--format", "md",
                  "-b", "base-m", "-c", "base-m-q4km")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert f"1 (batch {history(wh)[1]['batch_id']})" in (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert f"1 (ingest, batch {history(wh)[1]['batch_id']})" in (tmp_path / "r" / "report.md").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_an_ingest_with_nothing_new_commits_nothing(wh: Warehouse, so8t_fixtures: Path) -> None:

@@ -66,8 +66,8 @@ def test_no_path_is_built_from_names(wh: Warehouse, tmp_path: Path) -> None:
     write_hostile(tmp_path / "in")
     ingest(wh, [tmp_path / "in"], workers=1)
     tables = "|".join(TABLES)
-    allowed = re.compile(r"^(README\.md|evalhouse\.json|evalhouse\.duckdb|\.lock|data|b[0-9T]+(-[0-9a-f]{6}|-init)"
-                         rf"|manifest\.json|({tables})(-\d{{5}})?\.parquet)$")  # fmt: skip
+    allowed = re.compile(rf"^(evalhouse\.json|evalhouse\.duckdb|\.lock|\.pending|tables|versions|\d{{20}}\.json"
+                         rf"|_delta_log|{tables}|part-b\d{{8}}T\d{{12}}-[0-9a-f]{{6}}-[0-9a-z]+\.parquet)$")  # fmt: skip
     for p in wh.root.rglob("*"):
         assert allowed.match(p.name), p
     assert not (tmp_path / "etc").exists()

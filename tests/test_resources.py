@@ -34,7 +34,7 @@ def state(wh: Warehouse) -> tuple[object, ...]:
     return (
         con.execute("SELECT count(*) FROM scores").fetchone(),
         con.execute("SELECT count(*) FROM files").fetchone(),
-        sorted(p.name for p in wh.data.iterdir()),
+        sorted(str(p.relative_to(wh.root)) for p in (wh.root / "tables").rglob("*.parquet")),
     )
 
 

@@ -483,17 +483,15 @@ def test_differing_run_settings_are_named(put_scores) -> None:
     con.close()
     # Runs written by put_scores have no metadata; add settings as an adapter would, in a new batch.
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from engine.schema import RETIRED, RUNS
-    from engine.warehouse import Batch
+    from engine.commit import Commit
+    from engine.schema import RUNS
 
-    batch = Batch(wh)
+    batch = Commit(wh, "ingest")
     settings = {"base": {"n_shot": 5, "harness": "0.4.2"}, "cand": {"n_shot": 0, "harness": "0.4.2"}}
     new = [{"run_id": runs[m] + "-s", "source_path": "/x", "model": m, "model_base": m, "n_items": 3,
             "batch_id": batch.batch_id, "metadata": _json.dumps({"settings": settings[m]})} for m in runs]  # fmt: skip
-    pq.write_table(pa.Table.from_pylist(new, schema=RUNS.arrow_schema()), batch.staging / "runs.parquet")
-    pq.write_table(pa.Table.from_pylist([], schema=RETIRED.arrow_schema()), batch.staging / "retired.parquet")
-    batch.commit()
+    batch.write("runs", pa.Table.from_pylist(new, schema=RUNS.arrow_schema()))
+    batch.publish()
     r = _overall(_compare(wh, "-b", "base", "-c", "cand", "--by", "none"))
     assert r["settings_diff"] == "n_shot: 5 vs 0" and r["note"].endswith("run settings differ: n_shot: 5 vs 0")

@@ -20,8 +20,9 @@ from cli import main
 from engine import synth
 from engine.doctor import check
 from engine.ingest import _worker_pool, ingest
+from engine import versions
+from engine.commit import pending
 from engine.warehouse import (
-    INIT_BATCH,
     META_TMP_GLOB,
     VIEW_TMP_GLOB,
     Warehouse,
@@ -39,7 +40,9 @@ GOOD = FIXTURES / "so8t" / "good"
 
 # Runs the first ingest of argv[2] into argv[1], SIGKILLing itself just before its argv[3]-th write
 # to the warehouse folder (0: never; each write is printed instead). Python's audit events name
-# every mkdir, open for writing, rename and removal; pyarrow writes natively, so its calls are counted.
+# every mkdir, open for writing, rename and removal; pyarrow and delta-rs write natively, so their
+# calls are counted: pyarrow's write_table, and every step engine/commit.py announces (each Delta
+# commit, table creation and the publication of a version).
 KILL_DRIVER = r"""
 import os, signal, sys
 root, corpus, kill_at = os.path.abspath(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -48,7 +51,10 @@ seen = 0
 
 def hook(event, args):
     global seen
-    path = os.path.abspath(args[0]) if args and isinstance(args[0], str) else ""
+    if event == "evalhouse.commit":
+        path = os.path.join(root, "<" + "-".join(a for a in args if a) + ">")
+    else:
+        path = os.path.abspath(args[0]) if args and isinstance(args[0], str) else ""
     if path != root and not path.startswith(root + os.sep):
         return
     if event == "open":
@@ -56,7 +62,7 @@ def hook(event, args):
         if not (mode and any(c in mode for c in "wax+") or mode is None and flags & WRITE_FLAGS):
             return
     elif event not in ("os.mkdir", "os.rename", "os.replace", "os.remove", "os.rmdir", "shutil.rmtree",
-                       "pyarrow.write"):
+                       "os.link", "pyarrow.write", "evalhouse.commit"):
         return
     seen += 1
     if seen == kill_at:
@@ -186,7 +192,8 @@ def test_killing_the_ingest_alone_leaves_no_worker_and_no_lock(corpus: Path, tmp
     )  # fmt: skip
     try:
         # A worker has written the Parquet files of its first job: parsing is under way.
-        assert wait_for(lambda: proc.poll() is not None or list(target.data.glob(".staging-*/*-0*.parquet")), 120)
+        parts = target.root / "tables"
+        assert wait_for(lambda: proc.poll() is not None or list(parts.glob("scores/part-*.parquet")), 120)
         assert proc.poll() is None, "the ingest finished before it could be killed"
         helpers = session(proc.pid)  # workers, and the fork server and resource tracker they start from
         assert len(helpers) >= 2
@@ -206,7 +213,7 @@ def test_killing_the_ingest_alone_leaves_no_worker_and_no_lock(corpus: Path, tmp
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert signature(target) == signature(clean)
-    assert not list(target.data.glob(".staging-*"))
+    assert pending(target.root) == [] and check(target.root) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +227,7 @@ def first_ingest_writes(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     done = run_killed(tmp_path_factory.mktemp("listing") / "wh", 0)
     assert done.returncode == 0, done.stderr
     writes = [line.removeprefix("write: ") for line in done.stdout.splitlines() if line.startswith("write: ")]
-    assert writes.index("open .lock") < writes.index("os.mkdir data"), writes
+    assert writes.index("open .lock") < writes.index("os.mkdir versions"), writes
     return writes
 
 
@@ -250,7 +257,7 @@ def test_a_first_ingest_killed_at_every_write_of_creating_the_warehouse(
         killed = run_killed(root, k)
         assert killed.returncode == -signal.SIGKILL, (k, killed.stderr)
         # Either no warehouse or a usable one, for every command.
-        created = (root / "data").is_dir()
+        created = (root / ".lock").exists()
         reader = runner.invoke(main, ["models", "-w", str(copy(root, tmp_path / f"r{k}")), "--format", "csv"])
         if created:
             assert reader.exit_code == 0, (k, first_ingest_writes[k - 1], reader.stderr)
@@ -271,11 +278,11 @@ def test_a_first_ingest_killed_at_every_write_of_creating_the_warehouse(
 
 
 def test_doctor_fix_finishes_an_interrupted_creation(first_ingest_writes: list[str], tmp_path: Path) -> None:
-    # Killed with the empty first batch committed, just before evalhouse.json.
+    # Killed with the empty tables and version 0 written, just before evalhouse.json.
     k = 1 + next(i for i, w in enumerate(first_ingest_writes) if w.startswith("open .evalhouse.json."))
     root = tmp_path / "wh"
     assert run_killed(root, k).returncode == -signal.SIGKILL
-    assert (root / "data" / INIT_BATCH).is_dir() and not (root / "evalhouse.json").exists()
+    assert versions.numbers(root) == [0] and not (root / "evalhouse.json").exists()
     assert unfinished_creation(Warehouse(root))
     result = CliRunner().invoke(main, ["doctor", "--fix", "-w", str(root)])
     assert result.exit_code == 0, result.output
@@ -286,12 +293,12 @@ def test_doctor_fix_finishes_an_interrupted_creation(first_ingest_writes: list[s
     assert check(root) == []
 
 
-def test_batches_without_evalhouse_json_are_not_taken_over(wh: Warehouse) -> None:
+def test_data_without_evalhouse_json_is_not_taken_over(wh: Warehouse) -> None:
     ingest(wh, [GOOD], workers=1)
     wh.meta_path.unlink()
     result = CliRunner().invoke(main, ["ingest", str(GOOD), "-w", str(wh.root)])
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"Error: {wh.data} holds batches but {wh.meta_path} is missing")
+    assert result.stderr.startswith(f"Error: {wh.root} holds warehouse data but {wh.meta_path} is missing")
     assert CliRunner().invoke(main, ["models", "-w", str(wh.root)]).stderr.startswith("Error: no warehouse at")
 
 

@@ -28,11 +28,11 @@ variance, every answer counted as independent.
 from __future__ import annotations
 
 import fnmatch
-import shutil
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 import polars as pl
 
@@ -227,44 +227,29 @@ def _excluded_runs(con: duckdb.DuckDBPyConnection, patterns: Sequence[str]) -> l
 def save(wh: Warehouse, frame: pl.DataFrame) -> str:
     """Store a comparison as the warehouse's current analysis; return its analysis id.
 
-    The rows go into a batch of their own (committed by rename, under the write lock, like an
-    ingest); the ``comparisons`` and ``category_comparisons`` views show only the newest analysis,
-    so a new compare replaces the previous results. Older comparison batches beyond
-    ``KEEP_ANALYSES`` are deleted.
+    The rows are one commit of the ``comparisons`` table (under the write lock, like an ingest),
+    which also removes the analyses beyond the newest ``KEEP_ANALYSES``; the ``comparisons`` and
+    ``category_comparisons`` views show only the newest analysis, so a new compare replaces the
+    previous results.
     """
-    import pyarrow.parquet as pq
-
+    from engine.commit import Commit, recover
     from engine.schema import COMPARISONS
-    from engine.warehouse import Batch, lock, update_views
+    from engine.warehouse import lock, table_source
 
     with lock(wh):
-        batch = Batch(wh)
+        recover(wh)
+        older = duckdb.sql(f"SELECT DISTINCT analysis_id FROM {table_source(wh, 'comparisons')} ORDER BY 1 DESC")
+        kept = [r[0] for r in older.fetchall()]
+        commit = Commit(wh, "compare")
         try:
             stamped = frame.with_columns(
-                pl.lit(batch.batch_id).alias("analysis_id"),
+                pl.lit(commit.batch_id).alias("analysis_id"),
                 pl.lit(datetime.now(UTC)).dt.cast_time_unit("us").alias("analysis_time"),
             )
-            table = stamped.select(COMPARISONS.names).to_arrow().cast(COMPARISONS.arrow_schema())
-            pq.write_table(table, batch.staging / "comparisons.parquet", compression="zstd")
-            batch.commit()
+            commit.write("comparisons", stamped.select(COMPARISONS.names).to_arrow().cast(COMPARISONS.arrow_schema()))
+            commit.remove("comparisons", "analysis_id", set(kept[KEEP_ANALYSES - 1 :]))
+            commit.publish()
         except BaseException:
-            batch.abort()
+            commit.abort()
             raise
-        if _prune(wh):
-            update_views(wh)  # the views file must not name the files just deleted
-    return batch.batch_id
-
-
-def _prune(wh: Warehouse) -> int:
-    """Delete all but the newest ``KEEP_ANALYSES`` batches that hold only comparison results;
-    returns how many."""
-    from engine.warehouse import committed_files, table_of
-
-    only_comparisons = [
-        d
-        for d in wh.batch_dirs()
-        if (files := committed_files(d)) and all(table_of(f.name) == "comparisons" for f in files)
-    ]
-    for d in only_comparisons[:-KEEP_ANALYSES]:
-        shutil.rmtree(d, ignore_errors=True)
-    return len(only_comparisons[:-KEEP_ANALYSES])
+    return commit.batch_id

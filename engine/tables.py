@@ -1,0 +1,175 @@
+"""The stored tables: one Delta Lake table per table of engine/schema.py, under ``tables/<name>/``.
+
+Written with delta-rs (the ``deltalake`` package): every table is plain Parquet files plus a
+``_delta_log`` saying which of them are live in each version, so Delta-aware readers (Spark, Polars
+``scan_delta``, ``deltalake.DeltaTable``) read exactly the live rows in place, and DuckDB reads
+the live file list evalhouse names in its views. Every Parquet file evalhouse writes goes through
+:func:`parquet_writer`, so compression and row groups are decided here once.
+
+New files are written into the table's folder under a name carrying their batch id
+(``part-<batch>-<part>.parquet``): invisible to every reader until a commit adds them, and
+recognisable as a dead writer's leftovers if none ever does (see engine/commit.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.errors import WarehouseError
+from engine.schema import TABLES, TEXTS
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+TABLES_DIR = "tables"
+# Files a writer names: part-<batch id>-<part>.parquet (the batch id as engine/commit.py makes them).
+PART_NAME = re.compile(r"part-(?P<batch>b\d{8}T\d{12}-[0-9a-z]+)-(?P<part>[0-9a-z]+)\.parquet")
+# Rows per row group: large enough for fast scans, bounded so a writer's memory is too.
+ROW_GROUP_ROWS = 1_000_000
+
+
+def folder(root: Path, table: str) -> Path:
+    return root / TABLES_DIR / table
+
+
+def part_name(batch_id: str, part: str) -> str:
+    """The name of a new file of a batch.
+
+    >>> part_name("b20261130T010203000000-ab12cd", "00003")
+    'part-b20261130T010203000000-ab12cd-00003.parquet'
+    """
+    return f"part-{batch_id}-{part}.parquet"
+
+
+def batch_of(name: str) -> str | None:
+    """The batch that wrote a file of this name (None for other names, e.g. compacted files)."""
+    m = PART_NAME.fullmatch(name)
+    return m.group("batch") if m else None
+
+
+def parquet_writer(path: Path | str, table: str) -> pq.ParquetWriter:
+    """A Parquet writer for a file of ``table``: the one place file settings are decided.
+
+    Text compresses well but costs the most to write: a light zstd level keeps ingest fast; the
+    narrow tables get zstd's default level.
+    """
+    return pq.ParquetWriter(
+        path, TABLES[table].arrow_schema(), compression="zstd", compression_level=1 if table == TEXTS.name else None
+    )
+
+
+def write_file(path: Path | str, table: str, data: pa.Table | Iterable[pa.RecordBatch]) -> int:
+    """Write ``data`` (in ``table``'s schema) as one Parquet file; returns its rows."""
+    rows = 0
+    with parquet_writer(path, table) as writer:
+        batches = data.to_batches() if isinstance(data, pa.Table) else data
+        for batch in batches:
+            writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
+            rows += batch.num_rows
+    return rows
+
+
+def open_table(root: Path, table: str, version: int | None = None) -> DeltaTable:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
+
+    try:
+        return DeltaTable(str(folder(root, table)), version=version)
+    except (DeltaError, OSError, ValueError) as exc:
+        at = f" at Delta version {version}" if version is not None else ""
+        raise WarehouseError(
+            f"{folder(root, table)}: cannot read the Delta table{at} ({_first_line(exc)})",
+            hint="run `evalhouse doctor`",
+        ) from None
+
+
+def live_files(root: Path, table: str, version: int) -> list[str]:
+    """Absolute paths of the files of ``table`` live at Delta ``version``, in log order."""
+    dt = open_table(root, table, version)
+    return [str(folder(root, table) / p) for p in _paths(dt)]
+
+
+def live_entries(root: Path, table: str, version: int) -> list[dict[str, Any]]:
+    """The add actions live at ``version``: path (relative), size, rows (None if unrecorded)."""
+    actions = pa.table(open_table(root, table, version).get_add_actions(flatten=True))
+    rows = actions.column("num_records").to_pylist() if "num_records" in actions.column_names else None
+    return [
+        {"path": p, "size": s, "rows": rows[i] if rows else None}
+        for i, (p, s) in enumerate(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(),
+                                       strict=True))
+    ]  # fmt: skip
+
+
+def _paths(dt: DeltaTable) -> list[str]:
+    return [str(p) for p in pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()]
+
+
+def create(root: Path, table: str) -> int:
+    """Create ``table`` empty (or leave it as it is if it exists); returns its Delta version."""
+    from deltalake import DeltaTable, write_deltalake
+
+    uri = str(folder(root, table))
+    if not DeltaTable.is_deltatable(uri):
+        write_deltalake(uri, TABLES[table].arrow_schema().empty_table(), mode="ignore")
+    return open_table(root, table).version()
+
+
+def add_action(path: Path, rows: int) -> Any:
+    """The Delta add action of a new file in its table's folder."""
+    from deltalake.transaction import AddAction
+
+    st = path.stat()
+    return AddAction(path.name, st.st_size, {}, st.st_mtime_ns // 1_000_000, True, json.dumps({"numRecords": rows}))
+
+
+def remove_action(name: str, size: int, when_ms: int) -> Any:
+    from deltalake._internal import RemoveAction
+
+    return RemoveAction(name, True, when_ms, size)
+
+
+def commit(root: Path, table: str, actions: list[Any], batch_id: str | None, kind: str) -> int:
+    """Commit add and remove actions to ``table`` as one Delta commit; returns its new version."""
+    from deltalake.transaction import CommitProperties
+
+    dt = open_table(root, table)
+    meta = {"evalhouse.kind": kind} | ({"evalhouse.batch": batch_id} if batch_id else {})
+    dt.create_write_transaction(
+        actions, "append", TABLES[table].arrow_schema(), commit_properties=CommitProperties(custom_metadata=meta)
+    )
+    return open_table(root, table).version()
+
+
+def latest_version(root: Path, table: str) -> int:
+    return open_table(root, table).version()
+
+
+def restore(root: Path, table: str, version: int) -> None:
+    """Make ``table``'s newest Delta version equal to ``version`` again (undo later commits)."""
+    open_table(root, table).restore(version, commit_properties=_props("restore"))
+
+
+def _props(kind: str) -> Any:
+    from deltalake.transaction import CommitProperties
+
+    return CommitProperties(custom_metadata={"evalhouse.kind": kind})
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def data_files(root: Path, table: str) -> list[str]:
+    """Names of the Parquet files in a table's folder (live, of older versions, or unknown)."""
+    try:
+        return sorted(n for n in os.listdir(folder(root, table)) if n.endswith(".parquet") and not n.startswith("."))
+    except FileNotFoundError:
+        return []
