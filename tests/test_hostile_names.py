@@ -67,7 +67,8 @@ def test_no_path_is_built_from_names(wh: Warehouse, tmp_path: Path) -> None:
     ingest(wh, [tmp_path / "in"], workers=1)
     tables = "|".join(TABLES)
     allowed = re.compile(rf"^(evalhouse\.json|evalhouse\.duckdb|\.lock|\.pending|tables|versions|\d{{20}}\.json"
-                         rf"|_delta_log|{tables}|part-b\d{{8}}T\d{{12}}-[0-9a-f]{{6}}-[0-9a-z]+\.parquet)$")  # fmt: skip
+                         rf"|_delta_log|{tables}|part-b\d{{8}}T\d{{12}}-[0-9a-f]{{6}}-[0-9a-z]+"
+                         rf"\.parquet)$")  # fmt: skip
     for p in wh.root.rglob("*"):
         assert allowed.match(p.name), p
     assert not (tmp_path / "etc").exists()

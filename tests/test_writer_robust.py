@@ -17,11 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from engine import synth
+from engine import synth, versions
+from engine.commit import pending
 from engine.doctor import check
 from engine.ingest import _worker_pool, ingest
-from engine import versions
-from engine.commit import pending
 from engine.warehouse import (
     META_TMP_GLOB,
     VIEW_TMP_GLOB,
