@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 # A synthetic corpus (engine/synth.py: model families with planted effects) in demo/corpus,
 # ingested into a fresh warehouse/.
 demo: $(STAMP)
-	rm -rf $(DEMO)/corpus warehouse/data warehouse/evalhouse.json warehouse/evalhouse.duckdb
+	rm -rf $(DEMO)/corpus warehouse/data warehouse/tables warehouse/versions warehouse/quarantine warehouse/.pending warehouse/evalhouse.json warehouse/evalhouse.duckdb
 	$(BIN)/evalhouse synth --runs 300 --seed 0 --out $(DEMO)/corpus
 	$(BIN)/evalhouse ingest --quiet $(DEMO)/corpus
 	$(BIN)/evalhouse summary --by model
@@ -37,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(DEMO) warehouse/data warehouse/evalhouse.* warehouse/.lock
+	rm -rf $(VENV) $(DEMO) warehouse/data warehouse/tables warehouse/versions warehouse/quarantine warehouse/.pending warehouse/evalhouse.* warehouse/.lock

@@ -216,8 +216,9 @@ def recover(wh: Warehouse) -> list[str]:
             if table in TABLES and tables.latest_version(root, table) > version:
                 tables.restore(root, table, version)
                 done.append(f"{table}: commits after Delta version {version} undone (no warehouse version named them)")
-    published = {v.batch_id for v in versions.history(root)} if current is not None else set()
-    for batch in pending(root):
+    markers = pending(root)
+    published = {v.batch_id for v in versions.history(root)} if markers and current is not None else set()
+    for batch in markers:
         if batch not in published:
             n = _delete_batch_files(root, batch)
             if n:

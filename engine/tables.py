@@ -36,8 +36,33 @@ PART_NAME = re.compile(r"part-(?P<batch>b\d{8}T\d{12}-[0-9a-z]+)-(?P<part>[0-9a-
 ROW_GROUP_ROWS = 1_000_000
 
 
+# Characters delta-rs cannot take in a local path (it panics, or reads `\\` as a separator).
+_DELTA_UNSAFE = set("[]^|\\\t\n\r")
+
+
 def folder(root: Path, table: str) -> Path:
     return root / TABLES_DIR / table
+
+
+def uri(root: Path, table: str) -> str:
+    """The path delta-rs is given for a table (see :func:`check_path`)."""
+    return str(folder(root, table))
+
+
+def check_path(root: Path) -> None:
+    """Refuse a warehouse path delta-rs cannot open, before anything is written there.
+
+    delta-rs resolves the path and parses it as a URL, and panics on ``[ ] ^ |`` (delta-rs issue
+    #1806 is the same limit for ``~``); a link does not help, it is resolved first. ``* ?``, spaces
+    and quotes are fine.
+    """
+    bad = sorted(_DELTA_UNSAFE & set(str(root)))
+    if bad:
+        shown = " ".join("a backslash" if c == "\\" else repr(c) if c.isspace() else c for c in bad)
+        raise WarehouseError(
+            f"{root}: the warehouse's path has {shown} in it, which delta-rs (the Delta Lake library) cannot open",
+            hint="use a folder whose path has none of [ ] ^ | or a backslash",
+        )
 
 
 def part_name(batch_id: str, part: str) -> str:
@@ -82,7 +107,7 @@ def open_table(root: Path, table: str, version: int | None = None) -> DeltaTable
     from deltalake.exceptions import DeltaError
 
     try:
-        return DeltaTable(str(folder(root, table)), version=version)
+        return DeltaTable(uri(root, table), version=version)
     except (DeltaError, OSError, ValueError) as exc:
         at = f" at Delta version {version}" if version is not None else ""
         raise WarehouseError(
@@ -116,9 +141,9 @@ def create(root: Path, table: str) -> int:
     """Create ``table`` empty (or leave it as it is if it exists); returns its Delta version."""
     from deltalake import DeltaTable, write_deltalake
 
-    uri = str(folder(root, table))
-    if not DeltaTable.is_deltatable(uri):
-        write_deltalake(uri, TABLES[table].arrow_schema().empty_table(), mode="ignore")
+    where = uri(root, table)
+    if not DeltaTable.is_deltatable(where):
+        write_deltalake(where, TABLES[table].arrow_schema().empty_table(), mode="ignore")
     return open_table(root, table).version()
 
 

@@ -102,6 +102,7 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False, as_of:
     'evalhouse.duckdb'
     """
     wh = Warehouse(Path(root).resolve())
+    tables.check_path(wh.root)
     if not wh.meta_path.exists():
         if create:
             _initialise(wh)
@@ -120,6 +121,10 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False, as_of:
         from engine.migrate import upgrade
 
         upgrade(wh)
+    elif meta.get("leftovers"):  # an upgrade killed while deleting the previous layout's folder
+        from engine.migrate import remove_leftovers
+
+        remove_leftovers(wh)
     if _pending_work(wh):
         # A writer died: finish its clean-up now if no writer is at work (readers need not wait).
         with contextlib.suppress(OSError, WarehouseError), lock(wh, wait=False):

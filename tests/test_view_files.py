@@ -62,9 +62,9 @@ def stale(findings: Sequence[object]) -> list[str]:
 
 
 def test_a_warehouse_path_with_glob_characters_reads_only_its_own_files(tmp_path: Path) -> None:
-    root = tmp_path / "evals [x] *?"
+    root = tmp_path / "it's evals *?"
     # As a glob, the path above matches this folder: a warehouse with the same rows would double them.
-    decoy = tmp_path / "evals x ab"
+    decoy = tmp_path / "it's evals ab"
     assert cli("ingest", "-q", str(SO8T), "-w", str(decoy))[0] == 0
     assert cli("ingest", "-q", str(SO8T), "-w", str(root))[0] == 0
 
@@ -80,6 +80,14 @@ def test_a_warehouse_path_with_glob_characters_reads_only_its_own_files(tmp_path
     db = root / "evalhouse.duckdb"
     assert shell_lines(db, SUMMARY_SQL, tmp_path / "elsewhere") == SO8T_SUMMARY
     assert shell_lines(db, "SELECT count(*) AS n FROM comparisons", tmp_path / "elsewhere") != ["n", "0"]
+
+
+def test_a_path_delta_rs_cannot_open_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    root = tmp_path / "evals [x]"
+    result = CliRunner().invoke(main, ["ingest", str(SO8T), "-w", str(root)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {root}: the warehouse's path has [ ] in it, which delta-rs")
+    assert not root.exists()
 
 
 def test_a_path_duckdb_cannot_name_is_refused_clearly() -> None:

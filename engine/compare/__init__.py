@@ -238,8 +238,12 @@ def save(wh: Warehouse, frame: pl.DataFrame) -> str:
 
     with lock(wh):
         recover(wh)
-        older = duckdb.sql(f"SELECT DISTINCT analysis_id FROM {table_source(wh, 'comparisons')} ORDER BY 1 DESC")
-        kept = [r[0] for r in older.fetchall()]
+        con = duckdb.connect()
+        try:
+            sql = f"SELECT DISTINCT analysis_id FROM {table_source(wh, 'comparisons')} ORDER BY 1 DESC"
+            kept = [r[0] for r in con.execute(sql).fetchall()]
+        finally:
+            con.close()
         commit = Commit(wh, "compare")
         try:
             stamped = frame.with_columns(
