@@ -671,28 +671,29 @@ def shell(warehouse: str) -> None:
 @main.command()
 @warehouse_option
 @click.option("--fix", "repair", is_flag=True,
-              help="Remove leftovers of interrupted writers, move files no writer committed to quarantine/, "
-                   "rewrite the views.")  # fmt: skip
+              help="Undo unfinished commits, move files no Delta version lists to quarantine/, drop missing or "
+                   "damaged files and withdraw their runs for re-ingest, rewrite the views.")  # fmt: skip
 @engine_errors
 def doctor(warehouse: str, repair: bool) -> None:
-    """Check a warehouse: schema version, each batch's files, ledger against data, leftovers, views.
+    """Check a warehouse: versions, each table's Delta log and live files, stray files, unfinished
+    commits, the views file; prints the live rows per table.
 
-    Exits 1 when it finds an error (data at risk or misread); warnings alone exit 0.
+    Exits 1 when it finds an error (data lost or misread); warnings alone exit 0.
 
     \b
     Example:
       evalhouse doctor --warehouse warehouse/
     """
-    from engine.doctor import check, fix
+    from engine.doctor import examine, fix
 
     if repair:
         for line in fix(warehouse):
             click.echo(line)
-    findings = check(warehouse)
-    for finding in findings:
+    report = examine(warehouse)
+    for finding in [*report.notes, *report.findings]:
         click.echo(str(finding))
-    errors = sum(f.level == "error" for f in findings)
-    click.echo(f"{errors} error(s), {len(findings) - errors} warning(s)" if findings else "healthy")
+    errors = sum(f.level == "error" for f in report.findings)
+    click.echo(f"{errors} error(s), {len(report.findings) - errors} warning(s)" if report.findings else "healthy")
     if errors:
         sys.exit(1)
 

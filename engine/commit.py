@@ -213,7 +213,7 @@ def recover(wh: Warehouse) -> list[str]:
     current = versions.current(root)
     if current is not None:
         for table, version in current.tables.items():
-            if table in TABLES and tables.latest_version(root, table) > version:
+            if table in TABLES and tables.latest_version(root, table) > version and _moved_on(root, table, version):
                 tables.restore(root, table, version)
                 done.append(f"{table}: commits after Delta version {version} undone (no warehouse version named them)")
     markers = pending(root)
@@ -225,6 +225,13 @@ def recover(wh: Warehouse) -> list[str]:
                 done.append(f"batch {batch}: {n} unpublished file(s) deleted")
         (root / PENDING_DIR / batch).unlink(missing_ok=True)
     return done
+
+
+def _moved_on(root: Path, table: str, version: int) -> bool:
+    """Whether ``table``'s newest Delta version holds other files than ``version`` (a restore, or
+    vacuum's own log entries, make newer versions with the same files)."""
+    latest = {e["path"] for e in tables.live_entries(root, table, tables.latest_version(root, table))}
+    return latest != {e["path"] for e in tables.live_entries(root, table, version)}
 
 
 def _delete_batch_files(root: Path, batch_id: str) -> int:

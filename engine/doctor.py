@@ -10,8 +10,8 @@ lists to ``quarantine/<table>/``, removes temporary leftovers, rewrites the view
 lost files: a live file that is missing or damaged is dropped from its table in one commit (kind
 ``repair``) that also withdraws every run whose rows it may have held, from all run tables, and
 records their source files in the ledger as ``rejected``, so that the next ``evalhouse ingest`` of
-those files reads them again and restores exactly what was lost. Nothing is deleted but the files
-of dead writers' batches (which never were live).
+those files reads them again and restores exactly what was lost. Nothing is deleted but what
+never was live (dead writers' files, temporary files) and the old layout an upgrade left behind.
 """
 
 from __future__ import annotations
@@ -161,8 +161,8 @@ def _scan(wh: Warehouse, *, locked: bool = False) -> _Scan:
             try:
                 stack.enter_context(lock(wh, wait=False))
                 idle = True
-            except WarehouseError:
-                scan.info(f"{wh.root}: a writer holds the write lock; unfinished commits and new files not checked")
+            except WarehouseError as exc:  # a writer at work, or a read-only folder
+                scan.info(f"{exc.args[0]}; unfinished commits and new files were not checked")
         scan.version = _check_versions(wh, scan)
         if scan.version is not None:
             for table in TABLES:
@@ -189,7 +189,11 @@ def _check_meta(wh: Warehouse, scan: _Scan) -> dict[str, Any] | None:
     schema = meta.get("schema_version")
     if schema != SCHEMA_VERSION:
         older = isinstance(schema, int) and 0 < schema < SCHEMA_VERSION
-        hint = "any evalhouse command upgrades it" if older else "this evalhouse cannot read it"
+        hint = (
+            "`evalhouse doctor --fix`, or any evalhouse command, upgrades it"
+            if older
+            else "this evalhouse cannot read it"
+        )
         scan.error(f"{wh.meta_path}: schema_version is {schema!r}; this evalhouse writes {SCHEMA_VERSION} ({hint})")
         return None
     return meta
@@ -334,7 +338,9 @@ def _check_leftovers(wh: Warehouse, scan: _Scan, meta: dict[str, Any]) -> None:
     )
     for tmp in scan.temp:
         scan.warning(f"{tmp}: a temporary file left by an interrupted process (`evalhouse doctor --fix` removes it)")
-    leftovers = set(meta.get("leftovers") or [])
+    from engine.migrate import LEFTOVERS
+
+    leftovers = set(meta.get(LEFTOVERS) or [])
     known = {*LAYOUT, QUARANTINE}
     for entry in sorted(wh.root.iterdir()):
         if entry.name in known or entry in scan.temp:
@@ -440,23 +446,25 @@ class _TableLog:
         its commit (rows rewritten without withdrawn runs, a compaction) holds what they held; any
         other file (an upgrade's copies, a commit whose log is gone) may hold any run's rows.
         """
-        version = self.added_in.get(name)
-        if version is None:
-            return None
-        c = self.commits[version]
-        part = tables.PART_NAME.fullmatch(name)
-        if c.kind == "ingest" and c.batch and part and not part.group("part").startswith("r"):
-            return {c.batch}
-        if not c.removed:
-            return None
         out: set[str] = set()
-        for old in c.removed:
-            if self.added_in.get(old, version) >= version:  # a malformed log: give up, not loop
+        todo, seen = [name], set()
+        while todo:  # not recursive: a file rewritten at every ingest has a long history
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            version = self.added_in.get(name)
+            if version is None:
                 return None
-            found = self.origin(old)
-            if found is None:
+            c = self.commits[version]
+            part = tables.PART_NAME.fullmatch(name)
+            if c.kind == "ingest" and c.batch and part and not part.group("part").startswith("r"):
+                out.add(c.batch)
+                continue
+            # No file replaced (or not one added before): it may hold any run's rows.
+            if not c.removed or any(self.added_in.get(old, version) >= version for old in c.removed):
                 return None
-            out |= found
+            todo += c.removed
         return out
 
 
@@ -501,14 +509,13 @@ def fix(root: str | os.PathLike[str]) -> list[str]:
         from engine.warehouse import open_warehouse
 
         open_warehouse(wh.root)
-    done: list[str] = []
-    old = wh.root / "data"
-    if read_meta(wh).get("leftovers") and old.exists():
-        from engine.migrate import remove_leftovers
+    from engine.migrate import LEFTOVERS, remove_leftovers
 
+    done: list[str] = []
+    listed = [wh.root / name for name in read_meta(wh).get(LEFTOVERS) or []]
+    if listed:
         remove_leftovers(wh)  # before taking the lock, which it takes itself
-        if not old.exists():
-            done.append(f"removed {old} (left over from the upgrade to Delta tables)")
+        done += [f"removed {p} (left over from the upgrade to Delta tables)" for p in listed if not p.exists()]
     with lock(wh):
         done += recover(wh)
         scan = _scan(wh, locked=True)
@@ -567,10 +574,8 @@ def _repair(wh: Warehouse, base: versions.Version, lost: list[LostFile]) -> list
     batches: set[str] | None = set()
     for f in of_runs:
         batches = None if batches is None or f.batches is None else batches | f.batches
-    run_ids: set[str] = set()
-    paths: set[str] = set()
-    if of_runs:
-        run_ids, paths = _affected(wh, base, batches, skip)
+    offers = _latest_offers(wh, base, skip) if of_runs else {}
+    run_ids, paths = _affected(wh, base, batches, skip, offers) if of_runs else (set(), set())
     commit = Commit(wh, "repair")
     try:
         now = datetime.now(UTC)
@@ -584,8 +589,8 @@ def _repair(wh: Warehouse, base: versions.Version, lost: list[LostFile]) -> list
             actions.setdefault(table, []).extend(acts)
             removed[table] = removed.get(table, 0) + gone
         if paths:
-            commit.write("files", _rejections(wh, base, sorted(paths), of_runs, commit.batch_id, now, skip),
-                         part="ledger")  # fmt: skip
+            why = ", ".join(f"file {f.name} {f.state}" for f in of_runs)
+            commit.write("files", _rejections(sorted(paths), offers, why, commit.batch_id, now), part="ledger")
         added: dict[str, int] = {}
         for table, files in commit.adds.items():
             for path, rows in files:
@@ -620,7 +625,11 @@ def _repair(wh: Warehouse, base: versions.Version, lost: list[LostFile]) -> list
 
 
 def _affected(
-    wh: Warehouse, base: versions.Version, batches: set[str] | None, skip: set[tuple[str, str]]
+    wh: Warehouse,
+    base: versions.Version,
+    batches: set[str] | None,
+    skip: set[tuple[str, str]],
+    offers: dict[str, dict[str, Any]],
 ) -> tuple[set[str], set[str]]:
     """The runs to withdraw (of ``batches``; None: all) and the source files to read again."""
     from engine.ingest import content_key
@@ -635,7 +644,7 @@ def _affected(
         live = set(runs["run_id"])
         for table in ("texts", "metrics", "scores"):
             run_ids |= set(_read_live(wh, base, table, ["run_id"], skip)["run_id"]) - live
-    for path, offer in _latest_offers(wh, base, skip).items():
+    for path, offer in offers.items():
         if offer["status"] == "ingested" and (batches is None or offer["batch_id"] in batches):
             paths.add(path)  # where a lost runs file's runs came from
         deps = json.loads(offer["depends_on"]) if offer["depends_on"] else None
@@ -649,7 +658,7 @@ def _affected(
 def _read_live(
     wh: Warehouse, base: versions.Version, table: str, columns: list[str], skip: set[tuple[str, str]]
 ) -> dict[str, list[Any]]:
-    """``columns`` of the live rows of ``table`` but those of the files in ``skip``, in log order."""
+    """``columns`` of the live rows of ``table`` but those of the files in ``skip``."""
     schema = TABLES[table].arrow_schema()
     parts = []
     for entry in tables.live_entries(wh.root, table, base.tables[table]):
@@ -684,17 +693,12 @@ def _latest_offers(wh: Warehouse, base: versions.Version, skip: set[tuple[str, s
 
 
 def _rejections(
-    wh: Warehouse,
-    base: versions.Version,
-    paths: list[str],
-    lost: list[LostFile],
-    batch_id: str,
-    now: datetime,
-    skip: set[tuple[str, str]],
+    paths: list[str], offers: dict[str, dict[str, Any]], why: str, batch_id: str, now: datetime
 ) -> pa.Table:
-    """Ledger rows marking ``paths`` rejected: a re-ingest reads a rejected file again."""
-    offers = _latest_offers(wh, base, skip)
-    why = ", ".join(f"file {f.name} {f.state}" for f in lost)
+    """Ledger rows marking ``paths`` rejected (``why``): a re-ingest reads a rejected file again.
+
+    What the ledger knew of each file (hash, size, time) is kept, for the record.
+    """
     rows = []
     for path in paths:
         offer = offers.get(path, {})

@@ -13,10 +13,11 @@ recognisable as a dead writer's leftovers if none ever does (see engine/commit.p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,7 +118,8 @@ def open_table(root: Path, table: str, version: int | None = None) -> DeltaTable
 
 
 def live_files(root: Path, table: str, version: int) -> list[str]:
-    """Absolute paths of the files of ``table`` live at Delta ``version``, in log order."""
+    """Absolute paths of the files of ``table`` live at Delta ``version`` (in no meaningful order:
+    rows carry what orders them, e.g. the ledger's ``batch_id``)."""
     dt = open_table(root, table, version)
     return [str(folder(root, table) / p) for p in _paths(dt)]
 
@@ -142,8 +144,9 @@ def create(root: Path, table: str) -> int:
     from deltalake import DeltaTable, write_deltalake
 
     where = uri(root, table)
-    if not DeltaTable.is_deltatable(where):
-        write_deltalake(where, TABLES[table].arrow_schema().empty_table(), mode="ignore")
+    with _io_errors():
+        if not DeltaTable.is_deltatable(where):
+            write_deltalake(where, TABLES[table].arrow_schema().empty_table(), mode="ignore")
     return open_table(root, table).version()
 
 
@@ -167,9 +170,10 @@ def commit(root: Path, table: str, actions: list[Any], batch_id: str | None, kin
 
     dt = open_table(root, table)
     meta = {"evalhouse.kind": kind} | ({"evalhouse.batch": batch_id} if batch_id else {})
-    dt.create_write_transaction(
-        actions, "append", TABLES[table].arrow_schema(), commit_properties=CommitProperties(custom_metadata=meta)
-    )
+    with _io_errors():
+        dt.create_write_transaction(
+            actions, "append", TABLES[table].arrow_schema(), commit_properties=CommitProperties(custom_metadata=meta)
+        )
     return open_table(root, table).version()
 
 
@@ -179,13 +183,30 @@ def latest_version(root: Path, table: str) -> int:
 
 def restore(root: Path, table: str, version: int) -> None:
     """Make ``table``'s newest Delta version equal to ``version`` again (undo later commits)."""
-    open_table(root, table).restore(version, commit_properties=_props("restore"))
+    with _io_errors():
+        open_table(root, table).restore(version, commit_properties=_props("restore"))
 
 
 def _props(kind: str) -> Any:
     from deltalake.transaction import CommitProperties
 
     return CommitProperties(custom_metadata={"evalhouse.kind": kind})
+
+
+@contextlib.contextmanager
+def _io_errors() -> Iterator[None]:
+    """delta-rs reports a failed write (a full disk) as its own error with the OS's error code in
+    the text: raise it as the OSError it is, so callers handle it as any other failed write."""
+    from deltalake.exceptions import DeltaError
+
+    try:
+        yield
+    except DeltaError as exc:
+        m = re.search(r"\(os error (\d+)\)", str(exc))
+        if m:
+            code = int(m.group(1))
+            raise OSError(code, os.strerror(code)) from exc
+        raise
 
 
 def _first_line(exc: BaseException) -> str:

@@ -354,6 +354,9 @@ def write_views_db(wh: Warehouse) -> None:
     import duckdb
 
     statements = view_sql(wh)
+    # Only a holder of the lock writes these: any found now were left by a process that died.
+    for leftover in [*wh.root.glob(VIEW_TMP_GLOB), *wh.root.glob(META_TMP_GLOB)]:
+        leftover.unlink(missing_ok=True)
     tmp = wh.root / f".evalhouse.duckdb.{secrets.token_hex(4)}.tmp"
     # DuckDB reads a "?" in a database's path as the start of options and cannot write there (its
     # .wal goes astray); reading is fine. Build the file in a temporary folder then, and copy it.
@@ -463,8 +466,9 @@ def os_reason(exc: OSError) -> str:
     if code is None:
         import re
 
-        m = re.search(r"\[errno (\d+)\]", str(exc))
-        code = int(m.group(1)) if m else None
+        # Arrow says "[errno 28]", delta-rs "(os error 28)".
+        m = re.search(r"\[errno (\d+)\]|\(os error (\d+)\)", str(exc))
+        code = int(m.group(1) or m.group(2)) if m else None
     return os.strerror(code) if code else str(exc)
 
 

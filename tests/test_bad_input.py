@@ -110,7 +110,10 @@ def test_broken_file(wh: Warehouse, tmp_path: Path, name: str, content: bytes, s
     assert rows == ((2, 1.0) if status == "ingested" and name != "negzero.json" else (2, 0.5) if status == "ingested"
                     else (0, None))  # fmt: skip
     if name == "negzero.json":
-        assert connect(wh).execute("SELECT min(score)::VARCHAR FROM scores").fetchone() == ("0.0",)
+        # Each stored value (not min(), which DuckDB may answer from the Parquet statistics, where a
+        # writer records a zero's lower bound as -0.0 as the Parquet format asks).
+        stored = connect(wh).execute("SELECT list(score::VARCHAR ORDER BY score) FROM scores").fetchone()
+        assert stored == (["0.0", "0.5"],)
 
 
 @pytest.mark.parametrize(("field", "value", "reason"), WRONG_TYPES, ids=[f"{f}={v!r}" for f, v, _ in WRONG_TYPES])

@@ -32,8 +32,9 @@ FIX_HINT = "then `evalhouse ingest` of their files restores them"
 
 
 def cli(*args: str) -> tuple[int, list[str]]:
+    """Exit code and output lines, but the informational ones (rows per table; see examine)."""
     result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout.splitlines()
+    return result.exit_code, [line for line in result.stdout.splitlines() if not line.startswith("info: ")]
 
 
 def live(wh: Warehouse, table: str) -> list[Path]:
@@ -105,6 +106,18 @@ def test_files_of_the_user_in_the_warehouse_folder_are_only_noted(full: Warehous
     ]
     fix(full.root)
     assert (full.root / "notes.txt").read_text() == "mine"
+
+
+def test_the_old_layout_left_by_an_upgrade_is_removed_by_fix(full: Warehouse) -> None:
+    (full.root / "data" / "b1").mkdir(parents=True)
+    meta = json.loads(full.meta_path.read_text())
+    full.meta_path.write_text(json.dumps(meta | {"leftovers": ["data"]}))
+    assert [str(f) for f in check(full.root)] == [
+        f"warning: {full.root / 'data'}: left over from the upgrade to Delta tables (`evalhouse doctor --fix` "
+        "deletes it)"
+    ]
+    assert fix(full.root) == [f"removed {full.root / 'data'} (left over from the upgrade to Delta tables)"]
+    assert check(full.root) == []
 
 
 def test_version_is_recorded(wh: Warehouse) -> None:
@@ -247,7 +260,7 @@ def test_a_lost_rewritten_file_withdraws_the_runs_of_the_batches_it_came_from(
     changed.write_text(changed.read_text(encoding="utf-8").replace("東京です", "東京だ"), encoding="utf-8")
     # The changed file's old run is withdrawn: the file that held it with others is rewritten.
     third = ingest(wh, [so8t], workers=1).batch_id
-    (rewritten,) = [f for f in live(wh, "texts") if f.name.startswith(f"part-{third}-r")]
+    rewritten = next(f for t in ("texts", "scores") for f in live(wh, t) if f.name.startswith(f"part-{third}-r"))
     rewritten.unlink()
     (finding,) = [str(f) for f in check(wh.root)]
     assert finding.endswith(lost_hint(first))
@@ -314,7 +327,7 @@ def test_a_dead_writers_leftovers_are_reported_once_no_writer_is_at_work(full: W
     with lock(full):  # a writer at work: its marker and new files are its own business
         assert [str(f) for f in check(full.root)] == [leftover]
         assert str(examine(full.root).notes[0]) == (
-            f"info: {full.root}: a writer holds the write lock; unfinished commits and new files not checked"
+            f"info: another ingest is writing to {full.root}; unfinished commits and new files were not checked"
         )
     assert [str(f) for f in check(full.root)] == [
         f"warning: {marker}: a commit whose writer died before publishing it; its 1 file(s) were never live "
@@ -338,9 +351,7 @@ def test_a_table_committed_past_the_warehouse_version_is_undone(full: Warehouse)
         "readers read it (`evalhouse doctor --fix` undoes it)"
     ]
     assert held(full) == before
-    assert fix(full.root) == [
-        f"scores: commits after Delta version {named} undone (no warehouse version named them)"
-    ]
+    assert fix(full.root) == [f"scores: commits after Delta version {named} undone (no warehouse version named them)"]
     assert tables.live_entries(full.root, "scores", tables.latest_version(full.root, "scores")) == (
         tables.live_entries(full.root, "scores", named)
     )

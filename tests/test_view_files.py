@@ -149,7 +149,8 @@ def test_a_moved_or_copied_warehouse_gets_its_own_views(tmp_path: Path, how: str
         "moved or copied); any evalhouse command run on the warehouse, or `evalhouse doctor --fix`, rewrites it",
     ]
     assert cli("files", "-w", str(moved))[0] == 0  # any command
-    assert cli("doctor", "-w", str(moved)) == (0, "healthy\n")
+    code, out = cli("doctor", "-w", str(moved))
+    assert code == 0 and out.splitlines()[-1] == "healthy"
     assert shell_lines(moved / "evalhouse.duckdb", SUMMARY_SQL, tmp_path / "cwd") == SO8T_SUMMARY
     runs = "SELECT count(*) AS n FROM runs"
     assert shell_lines(moved / "evalhouse.duckdb", runs, tmp_path / "cwd") == ["n", "7"]
