@@ -293,7 +293,12 @@ def _read(wh: Warehouse, table: str, columns: list[str], order: str | None = Non
         return {c: [data[c][i] for i in index] for c in columns}
     # Files written before a column was added lack it: read what each has, the rest as NULL.
     schema = pa.schema([TABLES[table].arrow_schema().field(c) for c in columns])
-    parts = [pq.read_table(f, columns=[c for c in columns if c in pq.read_schema(f).names]) for f in files]
+    # ParquetFile, not read_table: read_table goes through pyarrow.dataset, whose import (pandas)
+    # costs more than a re-ingest of unchanged files takes otherwise.
+    parts = []
+    for f in files:
+        pf = pq.ParquetFile(f)
+        parts.append(pf.read(columns=[c for c in columns if c in pf.schema_arrow.names]))
     return (
         pa.concat_tables(
             [t.cast(pa.schema([schema.field(c) for c in t.column_names])) for t in parts], promote_options="default"
@@ -552,6 +557,8 @@ def _write_ledger(offers: list[Offer], batch: Commit) -> None:
     A file unchanged by stat alone adds no row, so re-ingesting a corpus does not grow the ledger.
     """
     offers = [o for o in offers if not o.seen_before]
+    if not offers:
+        return  # (and pa.table imports pandas, which a re-ingest of unchanged files never needs)
     now = datetime.now(UTC)
     table = pa.table(
         {
@@ -569,8 +576,7 @@ def _write_ledger(offers: list[Offer], batch: Commit) -> None:
         },
         schema=FILES.arrow_schema(),
     )
-    if table.num_rows:
-        batch.write("files", table, part="ledger")
+    batch.write("files", table, part="ledger")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -120,8 +120,9 @@ def open_table(root: Path, table: str, version: int | None = None) -> DeltaTable
 def live_files(root: Path, table: str, version: int) -> list[str]:
     """Absolute paths of the files of ``table`` live at Delta ``version`` (in no meaningful order:
     rows carry what orders them, e.g. the ledger's ``batch_id``)."""
-    dt = open_table(root, table, version)
-    return [str(folder(root, table) / p) for p in _paths(dt)]
+    # file_uris is the cheap call (no Arrow table); the names are evalhouse's or delta-rs's own
+    # (no partitions), so the name alone places each file in the table's real folder.
+    return [str(folder(root, table) / Path(u).name) for u in open_table(root, table, version).file_uris()]
 
 
 def live_entries(root: Path, table: str, version: int) -> list[dict[str, Any]]:
@@ -135,19 +136,12 @@ def live_entries(root: Path, table: str, version: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _paths(dt: DeltaTable) -> list[str]:
-    return [str(p) for p in pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()]
-
-
 def create(root: Path, table: str) -> int:
     """Create ``table`` empty (or leave it as it is if it exists); returns its Delta version."""
-    from deltalake import DeltaTable, write_deltalake
+    from deltalake import DeltaTable
 
-    where = uri(root, table)
     with _io_errors():
-        if not DeltaTable.is_deltatable(where):
-            write_deltalake(where, TABLES[table].arrow_schema().empty_table(), mode="ignore")
-    return open_table(root, table).version()
+        return DeltaTable.create(uri(root, table), TABLES[table].arrow_schema(), mode="ignore").version()
 
 
 def add_action(path: Path, rows: int) -> Any:
