@@ -40,10 +40,31 @@ def engine_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except EvalhouseError as exc:
             _fail(exc)
         except KeyboardInterrupt:
-            click.echo("Interrupted: nothing from this run was written.", err=True)
+            click.echo("Interrupted: a commit under way is either whole or undone.", err=True)
             sys.exit(130)
+        except BaseException as exc:  # delta-rs panics are BaseExceptions; anything else is re-raised
+            message = _storage_failure(exc)
+            if message is None:
+                raise
+            _fail(WarehouseError(message, hint="run `evalhouse doctor` on the warehouse"))
 
     return wrapper
+
+
+def _storage_failure(exc: BaseException) -> str | None:
+    """The message for a failure of the storage libraries (delta-rs, DuckDB reading the tables'
+    files, the operating system) that reached the CLI; None for anything else (a bug: traceback)."""
+    module, name = type(exc).__module__ or "", type(exc).__name__
+    first = (str(exc).strip().splitlines() or [name])[0]
+    if module.startswith("deltalake") or name == "PanicException":
+        return f"the Delta tables could not be read or written: {first}"
+    if module.startswith(("duckdb", "_duckdb")) and name in ("IOException", "InvalidInputException"):
+        return f"cannot read the warehouse's files: {first}"
+    if isinstance(exc, OSError):
+        from engine.warehouse import os_reason
+
+        return f"{exc.filename + ': ' if exc.filename else ''}{os_reason(exc)}"
+    return None
 
 
 warehouse_option = click.option(
@@ -66,9 +87,9 @@ format_option = click.option(
 
 
 def emit(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
-    from engine.tabular import render
+    from engine.tabular import render, table_width
 
-    click.echo(render(columns, rows, fmt))
+    click.echo(render(columns, rows, fmt, width=table_width()))
 
 
 as_of_option = click.option(
@@ -431,6 +452,170 @@ def gate(config: str | None, no_save: bool, warehouse: str, fmt: str, max_drop: 
         for line in gate_lines(frame, settings):
             click.echo(line)
     sys.exit(GATE_EXIT[worst])
+
+
+def _item_filters(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--metric, --benchmark and --category: which items of a pair flips and power read."""
+    options = [
+        click.option("--metric", default=None, help="Only this metric, as compare labels it (acc, "
+                                                    "exact_match,strict-match)."),
+        click.option("--benchmark", default=None, help="Only this benchmark (`unknown` for items without one)."),
+        click.option("--category", default=None, help="Only this category."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@click.option("--baseline", "-b", multiple=True, metavar="PATTERN",
+              help="Baseline models (glob, case-insensitive; repeatable).")  # fmt: skip
+@click.option("--candidate", "-c", multiple=True, metavar="PATTERN",
+              help="Candidate models (glob; repeatable); alone, each is paired with its base model.")  # fmt: skip
+@_item_filters
+@click.option("--limit", type=click.IntRange(1), default=None, metavar="N",
+              help="At most N items per pair of models (the largest changes).")  # fmt: skip
+@warehouse_option
+@format_option
+@as_of_option
+@engine_errors
+def flips(baseline: tuple[str, ...], candidate: tuple[str, ...], metric: str | None, benchmark: str | None,
+          category: str | None, limit: int | None, warehouse: str, fmt: str, as_of: str | None) -> None:  # fmt: skip
+    """List the items whose score changed between a baseline and a candidate, largest change first.
+
+    Items pair as in `compare` (repeated answers averaged per item; an item whose content hash
+    changed is not paired): benchmark, category, task, item_id, both scores, and the question,
+    expected answer and both responses where the sources have them. For 0/1 scores these are the
+    items behind compare's flips_down and flips_up. Model names as stored (evalhouse.toml's aliases
+    do not apply); the same list is the view `flips`.
+
+    \b
+    Example:
+      evalhouse flips -b basem -c basem-q4km --limit 10
+      evalhouse flips -b model-a -c model-a-q4km --metric acc --benchmark mmlu --format json
+    """
+    from engine.flips import FlipQuery
+    from engine.flips import flips as list_flips
+    from engine.warehouse import connect, open_warehouse
+
+    if not baseline and not candidate:
+        raise click.UsageError("name the models: --baseline PATTERN and/or --candidate PATTERN")
+    con = connect(open_warehouse(warehouse, as_of=as_of))
+    try:
+        frame = list_flips(con, FlipQuery(baseline, candidate, metric, benchmark, category, limit))
+    finally:
+        con.close()
+    emit(frame.columns, frame.rows(), fmt)
+
+
+# engine.noise.BY, spelled out here so that `--help` does not import numpy.
+NOISE_BY = ["overall", "benchmark", "category"]
+
+
+@main.command()
+@click.option("--model", "-m", "models", multiple=True, metavar="PATTERN",
+              help="Models (glob, case-insensitive; repeatable). Default: every model with repeated runs.")  # fmt: skip
+@click.option("--by", type=click.Choice(NOISE_BY), default="benchmark", show_default=True,
+              help="Scope: the model's whole mean, per benchmark, or per category of a benchmark.")  # fmt: skip
+@click.option("--metric", default=None, help="Only this metric, as compare labels it.")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Confidence level of the intervals and of noise_floor.")  # fmt: skip
+@warehouse_option
+@format_option
+@as_of_option
+@engine_errors
+def noise(models: tuple[str, ...], by: str, metric: str | None, level: float, warehouse: str, fmt: str,
+          as_of: str | None) -> None:  # fmt: skip
+    """The run-to-run noise floor: how much a model's mean moves between repeated runs of the same items.
+
+    For every model with two or more runs (or epochs) of the same items: n_runs, n_pairs (pairs of
+    runs), n_items, mean, sd_run (the standard deviation of the mean from one run to the next)
+    with its chi-square interval, noise_floor (the difference two single runs stay within at the
+    level) and, for 0/1 scores, flip_rate (answers that differ between two runs) with its Wilson
+    interval. `compare` shows the baseline's floor beside each difference.
+
+    \b
+    Example:
+      evalhouse noise -m basem --by benchmark
+      evalhouse noise --by overall --format csv
+    """
+    from engine.errors import AnalysisError
+    from engine.noise import for_scope
+    from engine.noise import noise as run_noise
+    from engine.warehouse import connect, open_warehouse
+
+    con = connect(open_warehouse(warehouse, as_of=as_of))
+    try:
+        frame = for_scope(run_noise(con, models=models, metric=metric, alpha=1 - level), by)
+    finally:
+        con.close()
+    if frame.height == 0:
+        matching = f" matching {', '.join(models)}" if models else ""
+        raise AnalysisError(
+            f"no model{matching} has two runs (or epochs) of the same items",
+            hint="ingest repeated runs of a model (seeds, batch sizes, backends) to estimate its noise floor",
+        )
+    emit(frame.columns, frame.rows(), fmt)
+
+
+@main.command()
+@click.option("--baseline", "-b", multiple=True, metavar="PATTERN",
+              help="Baseline models (glob; repeatable). Without -b/-c: plan from --sd/--rho alone.")  # fmt: skip
+@click.option("--candidate", "-c", multiple=True, metavar="PATTERN",
+              help="Candidate models (glob; repeatable); alone, each is paired with its base model.")  # fmt: skip
+@click.option("--delta", type=float, default=None, metavar="D",
+              help="The difference to detect, in score units (0.01: one point of accuracy).")  # fmt: skip
+@click.option("--n", "items", type=click.IntRange(2), default=None, metavar="N",
+              help="Items available: the smallest difference they detect (with --delta: the power).")  # fmt: skip
+@click.option("--epochs", type=click.IntRange(1), default=1, show_default=True, metavar="K",
+              help="Answers per item and model to plan for (rows for 1 and K).")  # fmt: skip
+@_item_filters
+@click.option("--sd", type=click.FloatRange(0, min_open=True), default=None,
+              help="Assume this per-item standard deviation of each model's scores (over the data's).")  # fmt: skip
+@click.option("--rho", type=click.FloatRange(-1, 1), default=None,
+              help="Assume this correlation of the two models' per-item scores (over the data's).")  # fmt: skip
+@click.option("--alpha", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=None,
+              help="Significance level [default: evalhouse.toml's [compare] alpha, else 0.05].")  # fmt: skip
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="An evalhouse.toml (for its alpha) [default: ./evalhouse.toml if present].")  # fmt: skip
+@warehouse_option
+@format_option
+@as_of_option
+@engine_errors
+def power(baseline: tuple[str, ...], candidate: tuple[str, ...], delta: float | None, items: int | None, epochs: int,
+          metric: str | None, benchmark: str | None, category: str | None, sd: float | None, rho: float | None,
+          alpha: float | None, config: str | None, warehouse: str, fmt: str, as_of: str | None) -> None:  # fmt: skip
+    """Items needed to detect a difference with 80 % power, or the smallest difference N items detect.
+
+    From the pair's shared items: the between-item and within-item variance and the correlation of
+    the two models' per-item scores (the paired variance of Miller 2024, "Adding Error Bars to
+    Evals"), for the test compare would run (exact McNemar for 0/1 scores with one answer per
+    item, else the paired t-test) at the alpha in use. --epochs K adds rows for K answers per item.
+
+    \b
+    Example:
+      evalhouse power -b basem -c basem-q4km --delta 0.02 --epochs 5
+      evalhouse power --sd 0.45 --rho 0.6 --n 500
+    """
+    from engine.power import Plan, PowerQuery
+    from engine.power import power as plan_power
+    from engine.settings import load, merge
+    from engine.warehouse import connect, open_warehouse
+
+    if delta is None and items is None:
+        raise click.UsageError("give --delta D (items needed) or --n N (smallest difference detected)")
+    if not baseline and not candidate and sd is None:
+        raise click.UsageError("name the models (--baseline/--candidate), or give --sd (and --rho) to assume")
+    plan = Plan(delta=None if delta is None else abs(delta), items=items, epochs=epochs,
+                alpha=merge(load(config), alpha=alpha).alpha)  # fmt: skip
+    query = PowerQuery(baseline, candidate, metric, benchmark, category, sd, rho)
+    con = connect(open_warehouse(warehouse, as_of=as_of)) if baseline or candidate else None
+    try:
+        frame = plan_power(con, query, plan)
+    finally:
+        if con is not None:
+            con.close()
+    emit(frame.columns, frame.rows(), fmt)
 
 
 @main.command()

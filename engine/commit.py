@@ -68,6 +68,9 @@ class Commit:
         self.adds: dict[str, list[tuple[Path, int]]] = {}
         # table -> (column, values): rows to remove
         self.removals: dict[str, tuple[str, set[str]]] = {}
+        # Files that carry rows over from a replaced file (not new rows), and whether it is live.
+        self.rewrites: set[Path] = set()
+        self.published = False
         self.marker = wh.root / PENDING_DIR / self.batch_id
         try:
             self.marker.parent.mkdir(exist_ok=True)
@@ -123,9 +126,10 @@ class Commit:
                 for path, rows in files:
                     fsync(path)
                     actions.setdefault(table, []).append(tables.add_action(path, rows))
-                    added[table] = added.get(table, 0) + rows
-            if actions:
-                fsync(tables.folder(root, next(iter(actions))))
+                    if path not in self.rewrites:  # rows carried over into a rewritten file are not new
+                        added[table] = added.get(table, 0) + rows
+            for table in actions:
+                fsync(tables.folder(root, table))
             for table in COMMIT_ORDER:
                 if actions.get(table):
                     checkpoint("table", table)
@@ -133,33 +137,49 @@ class Commit:
             checkpoint("publish")
             version = versions.new(root, self.kind, self.batch_id, delta, added=added, removed=removed)
             versions.publish(root, version)
+            self.published = True
         except BaseException:
             # Undo what can be undone now; what cannot (a kill), the next writer's recover() does.
             with contextlib.suppress(Exception):
                 recover(self.wh)
             raise
+        # Live from here on: nothing below may undo it (an interrupt here leaves a marker and stale
+        # views, which the next command clears).
         checkpoint("published")
-        self.marker.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.marker.unlink(missing_ok=True)
         update_views(self.wh)
         return version
 
     def abort(self) -> None:
-        """Give up: delete this commit's files (nothing was published)."""
+        """Give up: delete this commit's files, unless it was published (then it is live)."""
+        if self.published:
+            return
         _delete_batch_files(self.wh.root, self.batch_id)
         self.marker.unlink(missing_ok=True)
 
     def _rewrite_without(self, table: str, version: int, column: str, values: set[str]) -> tuple[list[Any], int]:
         """Actions replacing every live file of ``table`` holding rows to remove by a copy without
-        them (none if no row is left); returns (actions, rows removed)."""
+        them (none if no row is left); returns (actions, rows removed).
+
+        Only files that can hold such rows are read: for runs, those their batches wrote, rewritten
+        ones and files of no batch (compacted or migrated); the copy is streamed, so memory stays
+        bounded.
+        """
         import duckdb
 
         from engine.warehouse import file_literal
 
         files = tables.live_entries(self.wh.root, table, version)
+        batches = self._batches_of(column, values)
+        if batches is not None:
+            # A rewritten file (part r...) carries rows of older batches than its name says.
+            files = [f for f in files if tables.batch_of(f["path"]) in batches | {None} or _rewritten(f["path"])]
         if not files:
             return [], 0
         folder = tables.folder(self.wh.root, table)
         paths = [str(folder / f["path"]) for f in files]
+        schema = TABLES[table].arrow_schema()
         con = duckdb.connect()
         try:
             con.execute("CREATE TEMP TABLE gone(v VARCHAR)")
@@ -171,23 +191,60 @@ class Commit:
             actions: list[Any] = []
             now_ms = int(time.time() * 1000)
             by_path = {p: f for p, f in zip(paths, files, strict=True)}
-            for i, (path, _n) in enumerate(sorted(hits)):
+            for i, (path, n_gone) in enumerate(sorted(hits)):
                 entry = by_path[path]
-                kept = con.sql(
-                    f'SELECT * FROM read_parquet({file_literal(path)}) WHERE "{column}" NOT IN (SELECT v FROM gone)'
-                ).to_arrow_table()
-                if kept.num_rows:
+                if n_gone < (entry["rows"] if entry["rows"] is not None else _rows(path)):
+                    # A file written before a column was added lacks it: select it as NULL.
+                    names = set(pq_names(path))
+                    columns = ", ".join(f'"{f.name}"' if f.name in names else f'NULL AS "{f.name}"' for f in schema)
+                    kept = con.sql(
+                        f"SELECT {columns} FROM read_parquet({file_literal(path)}) "
+                        f'WHERE "{column}" NOT IN (SELECT v FROM gone)'
+                    ).to_arrow_reader(100_000)
                     target = self.path(table, f"r{i:05d}")
-                    schema = TABLES[table].arrow_schema()
-                    missing = [f for f in schema if f.name not in kept.column_names]
-                    for f in missing:  # a file written before a column was added
-                        kept = kept.append_column(f, pa.nulls(kept.num_rows, f.type))
-                    tables.write_file(target, table, kept.select(schema.names).cast(schema))
-                    self.add(table, target, kept.num_rows)
+                    rows = tables.write_file(target, table, (b.cast(schema) for b in kept))
+                    self.add(table, target, rows)
+                    self.rewrites.add(target)
                 actions.append(tables.remove_action(entry["path"], entry["size"], now_ms))
             return actions, sum(n for _p, n in hits)
         finally:
             con.close()
+
+    def _batches_of(self, column: str, values: set[str]) -> set[str] | None:
+        """The batches that wrote the runs to remove (None: unknown, read every file)."""
+        if column != "run_id":
+            return None
+        import duckdb
+
+        from engine.warehouse import table_source
+
+        con = duckdb.connect()
+        try:
+            con.execute("CREATE TEMP TABLE gone(v VARCHAR)")
+            con.executemany("INSERT INTO gone VALUES (?)", [[v] for v in sorted(values)])
+            rows = con.execute(
+                f"SELECT DISTINCT batch_id FROM {table_source(self.wh, 'runs')} WHERE run_id IN (SELECT v FROM gone)"
+            ).fetchall()
+        finally:
+            con.close()
+        return {r[0] for r in rows if r[0]}
+
+
+def _rewritten(name: str) -> bool:
+    m = tables.PART_NAME.fullmatch(name)
+    return bool(m and m.group("part").startswith("r"))
+
+
+def _rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def pq_names(path: str) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.ParquetFile(path).schema_arrow.names)
 
 
 def pending(root: Path) -> list[str]:
@@ -216,6 +273,8 @@ def recover(wh: Warehouse) -> list[str]:
             if table in TABLES and tables.latest_version(root, table) > version and _moved_on(root, table, version):
                 tables.restore(root, table, version)
                 done.append(f"{table}: commits after Delta version {version} undone (no warehouse version named them)")
+    for tmp in versions.folder(root).glob(".*.tmp"):  # a publication killed half-way
+        tmp.unlink(missing_ok=True)
     markers = pending(root)
     published = {v.batch_id for v in versions.history(root)} if markers and current is not None else set()
     for batch in markers:

@@ -80,6 +80,7 @@ def export(
         raise ExportError(f"unknown export format {fmt!r}; choose from {', '.join(WRITERS)}")
     if tables is not None and fmt != "parquet":
         raise ExportError(f"--tables applies to --format parquet, not {fmt}")
+    wh = wh.pinned()  # one version for every query of the export
     con = connect(wh)
     try:
         names = [r[0] for r in con.execute("SELECT DISTINCT model FROM runs ORDER BY model").fetchall()]

@@ -188,7 +188,7 @@ def write_parquet(job: ExportJob) -> ExportReport:
         raise ExportError(f"cannot write {out}: {os_reason(exc)}") from None
     try:
         job.con.register("_export_runs", pa.table({"run_id": pa.array(job.run_ids, pa.string())}))
-        texts = table_source(job.wh, "texts")  # newer files than the views' hold no chosen run
+        texts = table_source(job.wh, "texts")  # the version the views read (the warehouse is pinned)
         entries = []
         for exported in chosen:
             columns = ", ".join(f'"{c}"' for c in exported.table.names)

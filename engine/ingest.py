@@ -75,11 +75,13 @@ class Offer:
     depends_on: list[dict[str, Any]] | None = None
     # Unchanged by stat alone: the ledger already says all there is to say about it.
     seen_before: bool = False
+    # The content key its runs were stored under, where it is not the plain one (see _parse_chunk).
+    key: str | None = None
 
     @property
     def content(self) -> str | None:
         """What identifies the content read: the file's hash, with its dependencies' if it has any."""
-        return content_key(self.sha256, self.depends_on)
+        return self.key or content_key(self.sha256, self.depends_on)
 
 
 def content_key(sha256: str | None, depends_on: list[dict[str, Any]] | None) -> str | None:
@@ -265,12 +267,21 @@ class LedgerState:
                 deps = orjson.loads(deps_json) if deps_json else []
                 content[path] = (content_key(sha, deps), status)
                 read_with[path] = (sha, deps)
-        runs = _read(wh, "runs", ["run_id", "source_sha256", "model"])
+        runs = _read(wh, "runs", ["run_id", "source_sha256", "model", "source_path"])
         runs_by_sha: dict[str, list[str]] = {}
         models_by_sha: dict[str, set[str]] = {}
-        for run_id, sha, model in zip(runs["run_id"], runs["source_sha256"], runs["model"], strict=True):
+        keys_by_path: dict[str, set[str]] = {}
+        for run_id, sha, model, source in zip(*(runs[c] for c in runs), strict=True):
             runs_by_sha.setdefault(sha, []).append(run_id)
             models_by_sha.setdefault(sha, set()).add(model)
+            keys_by_path.setdefault(source, set()).add(sha)
+        # A copy whose models come from its path stored its runs under a salted key (the ledger has
+        # its bytes' hash): it holds that key, so that its runs go when it changes, and it does not
+        # hold the original's content.
+        for path, (key, status) in list(content.items()):
+            own = keys_by_path.get(path, set())
+            if status == "ingested" and len(own) == 1 and key not in own:
+                content[path] = (next(iter(own)), status)
         live = {
             sha: path
             for path, (sha, status) in content.items()
@@ -381,7 +392,7 @@ def _ingest_locked(
 
     rows = 0
     for o, *_ in first + second:
-        fmt, o.status, o.reason, o.rows, o.depends_on, _models, sha = results[o.path]
+        fmt, o.status, o.reason, o.rows, o.depends_on, _models, sha, o.key = results[o.path]
         o.format, o.sha256 = fmt, sha or o.sha256
         rows += o.rows
 
@@ -715,8 +726,10 @@ class _ChunkWriter:
             writer.close()
 
 
-# (format, status, reason, rows, dependencies, models of its runs, SHA-256 of the bytes parsed)
-ParseResult = tuple[str | None, str, str | None, int, list[dict[str, Any]] | None, list[str], str | None]
+# (format, status, reason, rows, dependencies, models of its runs, SHA-256 of the bytes parsed, key)
+# (..., the content key its runs are stored under: salted with the models for a copy whose models
+# come from its path, see _parse_chunk; None when nothing was stored)
+ParseResult = tuple[str | None, str, str | None, int, list[dict[str, Any]] | None, list[str], str | None, str | None]
 
 
 def _parse_chunk(
@@ -736,29 +749,30 @@ def _parse_chunk(
         try:
             fmt, runs, deps, sha256 = _read_file(path)
         except BadResultFile as exc:
-            out[path] = (exc.format, "rejected", str(exc), 0, None, [], None)
+            out[path] = (exc.format, "rejected", str(exc), 0, None, [], None, None)
             continue
         except OSError as exc:
-            out[path] = (None, "rejected", f"{path}: (file): cannot read: {exc.strerror or exc}", 0, None, [], None)
+            reason = f"{path}: (file): cannot read: {exc.strerror or exc}"
+            out[path] = (None, "rejected", reason, 0, None, [], None, None)
             continue
         except RecursionError:
-            out[path] = (None, "rejected", f"{path}: (file): nested too deeply", 0, None, [], None)
+            out[path] = (None, "rejected", f"{path}: (file): nested too deeply", 0, None, [], None, None)
             continue
         except Exception as exc:  # an adapter bug must cost one file, not the whole ingest
             reason = f"{path}: (file): could not be read ({type(exc).__name__}: {exc})"
-            out[path] = (None, "rejected", reason, 0, None, [], None)
+            out[path] = (None, "rejected", reason, 0, None, [], None, None)
             continue
         models = sorted({r.model for r in runs if r.n_scores or r.n_metrics})
         key = content_key(sha256, deps) or sha256
         if original is not None and sha256 == expected:
             if models == sorted(original_models or []):
-                out[path] = (fmt, "duplicate", f"same content as {original}", 0, deps, models, sha256)
+                out[path] = (fmt, "duplicate", f"same content as {original}", 0, deps, models, sha256, None)
                 continue
             key = hashlib.sha256("\0".join([key, *models]).encode()).hexdigest()
         if not models:
-            out[path] = (fmt, "not-results", f"{path}: holds no scores", 0, deps, models, sha256)
+            out[path] = (fmt, "not-results", f"{path}: holds no scores", 0, deps, models, sha256, None)
         else:
             # Write errors (disk full) are not the file's fault: they propagate and abort the batch.
-            out[path] = (fmt, "ingested", None, writer.add(path, key, fmt, runs), deps, models, sha256)
+            out[path] = (fmt, "ingested", None, writer.add(path, key, fmt, runs), deps, models, sha256, key)
     writer.close()
     return out, [tuple(w) for w in writer.written.values()]

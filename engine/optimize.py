@@ -74,31 +74,31 @@ def optimize(wh: Warehouse, *, retention: timedelta = RETENTION, compact: bool =
                     continue
                 dt = tables.open_table(root, table)
                 checkpoint("table", table)
-                dt.optimize.compact(
-                    target_size=TARGET_FILE_BYTES,
-                    writer_properties=WriterProperties(
-                        compression="ZSTD", compression_level=1 if table == TEXTS.name else 3
-                    ),
-                    commit_properties=CommitProperties(custom_metadata={"evalhouse.kind": "optimize"}),
-                )
+                with tables.io_errors():
+                    dt.optimize.compact(
+                        target_size=TARGET_FILE_BYTES,
+                        writer_properties=WriterProperties(
+                            compression="ZSTD", compression_level=1 if table == TEXTS.name else 3
+                        ),
+                        commit_properties=CommitProperties(custom_metadata={"evalhouse.kind": "optimize"}),
+                    )
                 named[table] = tables.latest_version(root, table)
                 report.compacted[table] = (before, len(tables.live_files(root, table, named[table])))
-        cutoff = datetime.now(UTC) - retention
-        kept = [v for v in versions.history(root) if v.time >= cutoff]
-        report.oldest_readable = kept[0].number if kept else None
-        for table in TABLES:
-            keep = sorted({v.tables[table] for v in kept if table in v.tables} | {named[table]})
-            gone = tables.open_table(root, table).vacuum(
-                retention_hours=0, enforce_retention_duration=False, dry_run=False, full=True, keep_versions=keep
-            )
-            report.vacuumed[table] = len(gone)
-            # Vacuum logs its own (empty) commits: name the table's newest version, same rows.
-            named[table] = tables.latest_version(root, table)
+        # Publish the compaction first: a vacuum must never delete what the published version reads.
         checkpoint("publish")
         version = versions.new(root, "optimize", None, named)
         versions.publish(root, version)
         report.version = version.number
-        if report.oldest_readable is None:
-            report.oldest_readable = version.number
         update_views(wh)
+        cutoff = datetime.now(UTC) - retention
+        kept = [v for v in versions.history(root) if v.time >= cutoff or v.number == version.number]
+        report.oldest_readable = kept[0].number
+        for table in TABLES:
+            keep = sorted({v.tables[table] for v in kept if table in v.tables})
+            checkpoint("vacuum", table)
+            with tables.io_errors():
+                gone = tables.open_table(root, table).vacuum(
+                    retention_hours=0, enforce_retention_duration=False, dry_run=False, full=True, keep_versions=keep
+                )
+            report.vacuumed[table] = len(gone)
     return report

@@ -179,6 +179,7 @@ def build_report(
         raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out_dir = Path(out)
     result = ReportResult(out=out_dir)
+    wh = wh.pinned()  # the version it reads, and records, whatever commits meanwhile
     con = connect(wh)
     try:
         facts = _facts(con)

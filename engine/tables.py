@@ -37,8 +37,9 @@ PART_NAME = re.compile(r"part-(?P<batch>b\d{8}T\d{12}-[0-9a-z]+)-(?P<part>[0-9a-
 ROW_GROUP_ROWS = 1_000_000
 
 
-# Characters delta-rs cannot take in a local path (it panics, or reads `\\` as a separator).
-_DELTA_UNSAFE = set("[]^|\\\t\n\r")
+# Characters delta-rs cannot take in a local path: it panics on some, reads `\\` as a separator,
+# and percent-decodes `%41` (another folder's tables).
+_DELTA_UNSAFE = set("[]^|%\\\t\n\r")
 
 
 def folder(root: Path, table: str) -> Path:
@@ -53,16 +54,16 @@ def uri(root: Path, table: str) -> str:
 def check_path(root: Path) -> None:
     """Refuse a warehouse path delta-rs cannot open, before anything is written there.
 
-    delta-rs resolves the path and parses it as a URL, and panics on ``[ ] ^ |`` (delta-rs issue
-    #1806 is the same limit for ``~``); a link does not help, it is resolved first. ``* ?``, spaces
-    and quotes are fine.
+    delta-rs resolves the path and parses it as a URL: it panics on ``[ ] ^ |`` (delta-rs issue
+    #1806 is the same limit for ``~``) and decodes ``%XX``; a link does not help, it is resolved
+    first. ``* ?``, spaces and quotes are fine.
     """
     bad = sorted(_DELTA_UNSAFE & set(str(root)))
     if bad:
         shown = " ".join("a backslash" if c == "\\" else repr(c) if c.isspace() else c for c in bad)
         raise WarehouseError(
             f"{root}: the warehouse's path has {shown} in it, which delta-rs (the Delta Lake library) cannot open",
-            hint="use a folder whose path has none of [ ] ^ | or a backslash",
+            hint="use a folder whose path has none of [ ] ^ | % or a backslash",
         )
 
 
@@ -140,8 +141,13 @@ def create(root: Path, table: str) -> int:
     """Create ``table`` empty (or leave it as it is if it exists); returns its Delta version."""
     from deltalake import DeltaTable
 
-    with _io_errors():
-        return DeltaTable.create(uri(root, table), TABLES[table].arrow_schema(), mode="ignore").version()
+    with io_errors():
+        # Keep every log entry: --as-of reads any version whose files optimize has kept, and delta-rs
+        # would otherwise delete entries older than 30 days at its checkpoints.
+        return DeltaTable.create(
+            uri(root, table), TABLES[table].arrow_schema(), mode="ignore",
+            configuration={"delta.enableExpiredLogCleanup": "false"},
+        ).version()
 
 
 def add_action(path: Path, rows: int) -> Any:
@@ -164,7 +170,7 @@ def commit(root: Path, table: str, actions: list[Any], batch_id: str | None, kin
 
     dt = open_table(root, table)
     meta = {"evalhouse.kind": kind} | ({"evalhouse.batch": batch_id} if batch_id else {})
-    with _io_errors():
+    with io_errors():
         dt.create_write_transaction(
             actions, "append", TABLES[table].arrow_schema(), commit_properties=CommitProperties(custom_metadata=meta)
         )
@@ -177,7 +183,7 @@ def latest_version(root: Path, table: str) -> int:
 
 def restore(root: Path, table: str, version: int) -> None:
     """Make ``table``'s newest Delta version equal to ``version`` again (undo later commits)."""
-    with _io_errors():
+    with io_errors():
         open_table(root, table).restore(version, commit_properties=_props("restore"))
 
 
@@ -188,7 +194,7 @@ def _props(kind: str) -> Any:
 
 
 @contextlib.contextmanager
-def _io_errors() -> Iterator[None]:
+def io_errors() -> Iterator[None]:
     """delta-rs reports a failed write (a full disk) as its own error with the OS's error code in
     the text: raise it as the OSError it is, so callers handle it as any other failed write."""
     from deltalake.exceptions import DeltaError

@@ -59,6 +59,9 @@ class Warehouse:
     root: Path
     # The warehouse version read (a read-only view of the past: see versions.resolve); None: now.
     as_of: int | None = None
+    # The present, held still: the version a long read (a report, an export) began with, so that
+    # every query of it reads the same version even if a commit lands meanwhile (see pinned()).
+    at: int | None = None
 
     @property
     def db_path(self) -> Path:
@@ -70,12 +73,16 @@ class Warehouse:
 
     def version(self) -> versions.Version:
         """The warehouse version this reads: ``as_of``, else the newest."""
-        if self.as_of is not None:
-            return versions.read(self.root, self.as_of)
+        if self.as_of is not None or self.at is not None:
+            return versions.read(self.root, self.as_of if self.as_of is not None else self.at)  # type: ignore[arg-type]
         found = versions.current(self.root)
         if found is None:
             raise WarehouseError(f"{self.root}: no warehouse version", hint="run `evalhouse doctor`")
         return found
+
+    def pinned(self) -> Warehouse:
+        """This warehouse held at the version it reads now (the same one for every later query)."""
+        return self if self.as_of is not None or self.at is not None else Warehouse(self.root, at=self.version().number)
 
     def table_files(self, table: str, version: versions.Version | None = None) -> list[str]:
         """The live Parquet files of a table at ``version`` (default: :meth:`version`)."""

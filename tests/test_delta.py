@@ -144,3 +144,50 @@ def test_a_warehouse_from_nothing_has_empty_delta_tables(tmp_path: Path) -> None
         dt = DeltaTable(str(wh.root / "tables" / table))
         assert dt.to_pyarrow_table().num_rows == 0
         assert [f.name for f in dt.schema().fields] == declared.names
+
+
+def _interrupt_at(monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
+    """Raise KeyboardInterrupt (Ctrl-C) when a commit reaches ``stage`` (see engine.commit.checkpoint)."""
+    import engine.commit
+    import engine.optimize
+
+    def checkpoint(at: str, table: str = "") -> None:
+        if at == stage:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine.commit, "checkpoint", checkpoint)
+    monkeypatch.setattr(engine.optimize, "checkpoint", checkpoint)
+
+
+def test_an_interrupt_after_publication_leaves_the_commit_live(
+    wh: Warehouse, so8t: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as m:
+        _interrupt_at(m, "published")
+        with pytest.raises(KeyboardInterrupt):
+            ingest(wh, [so8t], workers=1)
+    again = open_warehouse(wh.root)
+    assert [v.kind for v in versions.history(wh.root)] == ["create", "ingest"]
+    assert connect(again).execute("SELECT count(*) FROM scores").fetchall() == [(21,)]
+    assert_delta_equals_views(again)
+    assert ingest(again, [so8t], workers=1).committed is False  # the ledger holds it: nothing to redo
+
+
+@pytest.mark.parametrize("stage", ["table", "publish", "vacuum"])
+def test_an_interrupted_optimize_never_loses_the_present(
+    wh: Warehouse, so8t: Path, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    ingest(wh, [so8t / "tiny-model_q8_0_results.json"], workers=1)
+    ingest(wh, [so8t], workers=1)
+    before = view_rows(wh, "scores")
+    with monkeypatch.context() as m:
+        _interrupt_at(m, stage)
+        with pytest.raises(KeyboardInterrupt):
+            optimize(wh, retention=timedelta(0))
+    again = open_warehouse(wh.root)
+    assert view_rows(again, "scores") == before
+    report = optimize(again, retention=timedelta(0))  # and the next one completes the job
+    assert report.version is not None and view_rows(again, "scores") == before
+    assert_delta_equals_views(again)
+    for table in TABLES:
+        assert set(tables.data_files(wh.root, table)) == {Path(f).name for f in again.table_files(table)}, table

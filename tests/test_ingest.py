@@ -15,7 +15,7 @@ from deltalake import DeltaTable
 from engine.errors import StrictModeRejection
 from engine.ingest import ingest
 from engine.schema import TABLES
-from engine.warehouse import Warehouse, connect
+from engine.warehouse import Warehouse, connect, open_warehouse
 
 
 def one(wh: Warehouse, sql: str, params: list | None = None) -> dict:
@@ -250,3 +250,34 @@ def test_re_ingesting_unchanged_files_does_not_grow_the_ledger(wh: Warehouse, so
     assert {o.status for o in again.offers if o.status != "rejected"} == {"unchanged"}
     # Rejected files are tried again and say so; unchanged ones add nothing.
     assert one(wh, "SELECT count(*) AS n FROM files")["n"] == rows + sum(o.status == "rejected" for o in again.offers)
+
+
+def test_a_copy_whose_model_comes_from_its_path_gives_its_rows_up_when_either_changes(
+    wh: Warehouse, so8t_fixtures: Path, tmp_path: Path
+) -> None:
+    """`cp a_q4_0_results.json b_q8_0_results.json` stores b's runs under a key of their own; when b,
+    then a, changes, each one's old rows go, and the warehouse equals a clean ingest."""
+    src = tmp_path / "src"
+    src.mkdir()
+    a, b = src / "a_q4_0_results.json", src / "b_q8_0_results.json"
+    shutil.copy(so8t_fixtures / "good" / "tiny-model_q8_0_results.json", a)
+    ingest(wh, [src], workers=1)
+    shutil.copy(a, b)
+    assert [o.status for o in ingest(wh, [src], workers=1).offers] == ["unchanged", "ingested"]
+
+    def state(w: Warehouse) -> tuple[object, ...]:
+        con = connect(w)
+        try:
+            runs = con.execute("SELECT model, count(*) FROM runs GROUP BY ALL ORDER BY ALL").fetchall()
+            scores = con.execute("SELECT model, count(*), sum(score) FROM scores GROUP BY ALL ORDER BY ALL").fetchall()
+            return runs, scores
+        finally:
+            con.close()
+
+    b.write_text(json.dumps(json.loads(b.read_text(encoding="utf-8"))[:2]), encoding="utf-8")
+    assert ingest(wh, [src], workers=1).retired_runs == 1
+    a.write_text(json.dumps(json.loads(a.read_text(encoding="utf-8"))[:1]), encoding="utf-8")
+    assert ingest(wh, [src], workers=1).retired_runs == 1
+    clean = open_warehouse(tmp_path / "clean", create=True)
+    ingest(clean, [src], workers=1)
+    assert state(wh) == state(clean) and state(wh)[0] == [("a", 1), ("b", 1)]
