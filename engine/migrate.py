@@ -1,4 +1,6 @@
-"""Upgrading a warehouse of the previous layout (schema 1 and 2) to Delta tables (schema 3).
+"""Upgrading a warehouse of an older schema: the previous layout (schema 1 and 2) to Delta tables
+(schema 3), and columns added to the Delta tables since (schema 4: the comparisons' flips and noise
+floor; see :func:`_add_columns`).
 
 The previous layout kept each ingest as a folder ``data/<batch>/`` of Parquet files and withdrew
 runs by listing them in a ``retired`` table that every view left out. Delta tables remove rows
@@ -51,6 +53,10 @@ RETIRED = "retired"
 OLD_TABLES = (*TABLES, RETIRED)
 # The schema versions this converts from (1 lacks scores.item_hash and files.depends_on).
 OLDEST = 1
+# The first schema of Delta tables: later versions only add columns, in place.
+DELTA_SCHEMA = 3
+# Per table, the column whose values name every row (to replace a table's files by conformed copies).
+ROW_KEY = {"comparisons": "analysis_id"}
 # evalhouse.json's list of old folders still to delete after the commit point; only these names.
 LEFTOVERS = "leftovers"
 OLD_FOLDERS = (OLD_DATA,)
@@ -85,6 +91,11 @@ def upgrade(wh: Warehouse, *, progress: ProgressFn | None = None) -> None:
                     f"{wh.meta_path}: schema_version {version!r} has no upgrade path to {SCHEMA_VERSION}",
                     hint="export what you need with an older evalhouse and ingest again",
                 )
+            if version >= DELTA_SCHEMA:
+                _add_columns(wh)
+                write_meta(wh, read_meta(wh) | {"schema_version": SCHEMA_VERSION})
+                update_views(wh)
+                return
             try:
                 _convert(wh, progress)
             except Exception:
@@ -168,6 +179,64 @@ def _convert(wh: Warehouse, progress: ProgressFn | None) -> None:
     finally:
         con.close()
     commit.publish()
+
+
+def _add_columns(wh: Warehouse) -> None:
+    """Add the columns engine/schema.py declares and a Delta table lacks, as one ``migrate`` version.
+
+    Each such table's Delta schema gets the columns (``alter.add_columns``: they are declared last,
+    where it appends them), and its live files that lack them are replaced by copies with the new
+    columns NULL, so that the views (which read the files) show them too. One published version
+    names the new Delta versions; killed before it, the next open finds the Delta schema altered or
+    not (a kill may leave it either way) and the files not yet replaced, and finishes. Hold the lock.
+    """
+    import pyarrow.parquet as pq
+    from deltalake import Field
+
+    from engine.commit import recover
+    from engine.warehouse import table_source
+
+    recover(wh)
+    base = versions.current(wh.root)
+    if base is None:
+        raise WarehouseError(f"{wh.root}: no warehouse version to upgrade", hint="run `evalhouse doctor`")
+    commit = Commit(wh, "migrate")
+    latest: dict[str, int] = {}
+    try:
+        for name, declared in TABLES.items():
+            if name not in base.tables:
+                continue
+            names = declared.arrow_schema().names
+            have = pa.schema(tables.open_table(wh.root, name).schema().to_arrow()).names
+            if have != names[: len(have)]:
+                raise WarehouseError(f"{name}: new columns must be declared last in engine/schema.py")
+            if len(have) < len(names):
+                with tables.io_errors():
+                    tables.open_table(wh.root, name).alter.add_columns(
+                        [Field.from_arrow(f) for f in declared.arrow_schema() if f.name not in have]
+                    )
+            latest[name] = tables.latest_version(wh.root, name)
+            files = wh.table_files(name, base)
+            if all(set(names) <= set(pq.read_schema(f).names) for f in files):
+                continue
+            con = duckdb.connect()
+            try:
+                source = table_source(wh, name, base)
+                keys = {k for (k,) in con.sql(f'SELECT DISTINCT "{ROW_KEY[name]}" FROM {source}').fetchall()}
+                sum(_copy(con, commit, name, source))  # each file written is added to the commit
+            finally:
+                con.close()
+            commit.remove(name, ROW_KEY[name], keys)
+        if not commit.empty:
+            commit.publish()
+            return
+        commit.abort()
+        if any(v != base.tables[t] for t, v in latest.items()):
+            # Only schemas changed (no row to copy): publish the altered Delta versions themselves.
+            versions.publish(wh.root, versions.new(wh.root, "migrate", None, base.tables | latest))
+    except BaseException:
+        commit.abort()
+        raise
 
 
 def _copy(con: duckdb.DuckDBPyConnection, commit: Commit, table: str, source: str) -> Iterator[int]:

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 # Bumped whenever a stored table changes shape; the warehouse records the version it was written
 # with so that an older warehouse is upgraded or refused, never silently misread.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 UTC_TS = pa.timestamp("us", tz="UTC")
 LOCAL_TS = pa.timestamp("us")
@@ -229,8 +229,9 @@ _COMPARISON_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("margin", F, "The gate's margin in score units for this row (NULL without a margin)."),
     ("verdict", S, "`pass`, `regressed` or `inconclusive` under the margin (NULL without a margin, and on the "
                    "informational overall row of aggregate-only data)."),
-    ("items_needed", I64, "Items per model that would decide an inconclusive row, if the observed "
-                          "difference and spread held (80 % power)."),
+    ("items_needed", I64, "Items per model that would decide an inconclusive row, if the observed difference and "
+                          "spread held (80 % power): with a margin, the gate's verdict; without, significance (rows "
+                          "not significant)."),
     ("unpaired_test", S, "Partial overlap only: the unpaired test on all items of both sides."),
     ("unpaired_diff", F, "Its difference of means over all items."),
     ("unpaired_p_value", F, "Its p-value."),
@@ -243,12 +244,32 @@ _COMPARISON_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("note", S, "How the row was computed, where it matters (overlap, repeated answers, why no test)."),
 )  # fmt: skip
 
+# Flips and the noise floor (schema 4): stored after the analysis columns, where upgrading a warehouse
+# of schema 3 appends them (engine/migrate.py), so that every comparisons table has one column order.
+_STABILITY_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
+    ("flips_down", I64, "Rows whose paired items all have 0/1 scores: items the baseline got right (1) and the "
+                        "candidate wrong (0), counted item by item (also with `--cluster`); NULL on other rows."),
+    ("flips_up", I64, "Items the baseline got wrong and the candidate right."),
+    ("flip_rate", F, "(flips_down + flips_up) / paired items: the share of answers that changed, whatever the means "
+                     "did (`evalhouse flips` lists them)."),
+    ("flip_rate_low", F, "Wilson interval of flip_rate at the row's level (as ci_low)."),
+    ("flip_rate_high", F, "Its upper bound."),
+    ("noise_sd", F, "The baseline's run-to-run standard deviation of the mean in this scope, from its repeated runs "
+                    "(or epochs) of the same items, as `evalhouse noise` reports it; NULL when it answered no item "
+                    "twice."),
+    ("noise_runs", I64, "The baseline's runs (or epochs) behind noise_sd."),
+    ("noise_floor", F, "The difference the baseline stays within against itself at the row's level: z(1 - alpha/2) x "
+                       "noise_sd x sqrt(1/k_baseline + 1/k_candidate), k the answers averaged per item on each side."),
+    ("within_noise", B, "|diff| <= noise_floor: no larger than re-running the baseline gives; NULL without a floor."),
+)  # fmt: skip
+
 COMPARISONS = _t(
     "comparisons",
     "Results of `evalhouse compare` (each analysis replaces the last; the views show the newest).",
     *_COMPARISON_COLUMNS,
     ("analysis_id", S, "The analysis (the batch that stored it); sorts by time."),
     ("analysis_time", UTC_TS, "When the analysis ran (UTC)."),
+    *_STABILITY_COLUMNS,
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, TEXTS, METRICS, FILES, COMPARISONS)}
@@ -328,6 +349,33 @@ VIEWS: dict[str, Table] = {
             "category_comparisons",
             "Per-category and per-benchmark comparisons of the newest `evalhouse compare`.",
             *((c.name, c.type, c.doc) for c in COMPARISONS.columns),
+        ),
+        _t(
+            "flips",
+            "Items whose score differs between two models: every ordered pair of models (as stored, without "
+            "evalhouse.toml's aliases) and every item both answered, paired as `evalhouse compare` pairs them "
+            "(repeated answers averaged per item, items whose content hash changed left out). Filter on "
+            "`baseline` and `candidate`; `evalhouse flips` lists them largest change first.",
+            ("baseline", "VARCHAR", "Baseline model."),
+            ("candidate", "VARCHAR", "Candidate model."),
+            ("metric", "VARCHAR", "Metric, with the answer filter after a comma where the source has one."),
+            ("benchmark", "VARCHAR", "Benchmark (`unknown` where the source has none)."),
+            ("category", "VARCHAR", "Category."),
+            ("task", "VARCHAR", "Harness task; NULL if none."),
+            ("item_id", "VARCHAR", "The item."),
+            ("score_baseline", "DOUBLE", "Baseline's score on the item (mean of its answers)."),
+            ("score_candidate", "DOUBLE", "Candidate's score on the item."),
+            ("change", "DOUBLE", "score_candidate - score_baseline (never 0)."),
+            ("answers_baseline", "BIGINT", "Baseline's answers behind its score (epochs, repeated runs)."),
+            ("answers_candidate", "BIGINT", "Candidate's answers behind its score."),
+            (
+                "question",
+                "VARCHAR",
+                "The question, where a source has it (the baseline's first answer, else the candidate's).",
+            ),
+            ("expected", "VARCHAR", "The reference answer, where a source has it."),
+            ("response_baseline", "VARCHAR", "The baseline's response (its first answer to the item)."),
+            ("response_candidate", "VARCHAR", "The candidate's response (its first answer to the item)."),
         ),
     )
 }

@@ -94,9 +94,14 @@ EFFECTS: dict[tuple[str, str], float] = {
     ("ft", "medical"): -0.10,
 }
 
-# Standard deviation of the per-answer noise of graded (0..1) scores and of the per-run offset.
+# Standard deviation of the per-answer noise of graded (0..1) scores and of the per-run offset. Every
+# model runs each benchmark several times (a 300-run corpus: 5 so8t-results runs of each model on each
+# benchmark, 5 task arrays of each base and fine-tune), so `evalhouse noise` has a run-to-run spread
+# to show: see planted_run_sd.
 ANSWER_NOISE = 0.12
 RUN_NOISE = 0.01
+# Graded so8t-results scores are rounded to 1 / SCORE_STEPS.
+SCORE_STEPS = 20
 START = datetime(2025, 3, 1, 9, 0, 0)
 
 # Extra files of a `mixed` corpus: run metadata with no scores, and files that must be rejected.
@@ -116,6 +121,19 @@ def planted_effect(kind: str, category: str) -> float:
         category (the engine files them under ``unknown``); theirs is AB_CATEGORY's effect.
     """
     return EFFECTS.get((kind, AB_CATEGORY if category == "unknown" else category), 0.0)
+
+
+def planted_run_sd(items: int) -> float:
+    """The planted run-to-run standard deviation of a model's mean over ``items`` graded so8t-results items.
+
+    One run's offset (RUN_NOISE) is shared by its items; each answer adds ANSWER_NOISE and the
+    rounding to 1 / SCORE_STEPS (uniform, variance step^2 / 12). Clipping to 0..1 is left out: it
+    seldom applies to a model without a planted effect.
+
+    >>> round(planted_run_sd(100), 4)
+    0.0157
+    """
+    return float(np.sqrt(RUN_NOISE**2 + (ANSWER_NOISE**2 + SCORE_STEPS**-2 / 12) / items))
 
 
 def planted_pairs(families: int) -> list[tuple[str, str, str]]:
@@ -337,7 +355,7 @@ def write_so8t_results(u: Universe, i: int) -> Files:
     items = u.items[bench]
     n = len(items)
     mu = _expected(u, model, items, rng)
-    scores = (np.round(np.clip(mu + rng.normal(0, ANSWER_NOISE, n), 0, 1) * 20) / 20).tolist()
+    scores = (np.round(np.clip(mu + rng.normal(0, ANSWER_NOISE, n), 0, 1) * SCORE_STEPS) / SCORE_STEPS).tolist()
     times = np.round(rng.lognormal(1.0, 0.5, n), 3)
     picks = rng.integers(0, len(u.responses), n).tolist()
     start = START + timedelta(minutes=7 * i, seconds=int(rng.integers(0, 60)))

@@ -25,8 +25,8 @@ from engine import versions
 from engine.commit import Commit
 from engine.errors import WarehouseError
 from engine.migrate import remove_leftovers, upgrade
-from engine.schema import TABLES
-from engine.warehouse import Warehouse, connect, file_literal, open_warehouse, read_meta
+from engine.schema import SCHEMA_VERSION, TABLES
+from engine.warehouse import Warehouse, connect, file_literal, open_warehouse, read_meta, table_source
 
 OLD_TABLES = (*TABLES, "retired")
 RETIRED_SCHEMA = pa.schema([("run_id", pa.string()), ("reason", pa.string()), ("batch_id", pa.string())])
@@ -285,7 +285,7 @@ def assert_migrated(wh: Warehouse, want: tuple[dict[str, Any], dict[str, Any], l
     assert answers(delta, VIEW_QUERIES) == want[0]
     assert answers(delta, TABLE_QUERIES) == want[1]
     meta = read_meta(wh)
-    assert (meta["schema_version"], meta["tables"], meta["created_at"]) == (3, sorted(TABLES), CREATED_AT)
+    assert (meta["schema_version"], meta["tables"], meta["created_at"]) == (SCHEMA_VERSION, sorted(TABLES), CREATED_AT)
     assert "leftovers" not in meta
     assert not (wh.root / "data").exists()
     assert not (wh.root / "tables" / "retired").exists()
@@ -478,6 +478,101 @@ def test_disk_full_leaves_the_old_warehouse(old: OldWarehouse, monkeypatch: pyte
 def test_unknown_schema_version_is_refused(old: OldWarehouse) -> None:
     meta = json.loads((old.root / "evalhouse.json").read_text()) | {"schema_version": 0}
     (old.root / "evalhouse.json").write_text(json.dumps(meta))
-    with pytest.raises(WarehouseError, match="schema_version 0 has no upgrade path to 3"):
+    with pytest.raises(WarehouseError, match=f"schema_version 0 has no upgrade path to {SCHEMA_VERSION}"):
         open_warehouse(old.root)
     assert not (old.root / "tables").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema 3 -> 4: columns added to a Delta table in place (the comparisons' flips and noise floor)
+# ---------------------------------------------------------------------------------------------
+
+ADDED_IN_4 = ("flips_down", "flips_up", "flip_rate", "flip_rate_low", "flip_rate_high", "noise_sd", "noise_runs",
+              "noise_floor", "within_noise")  # fmt: skip
+
+
+def build_schema_3(root: Path, analyses: list[str]) -> Warehouse:
+    """A Delta-layout warehouse of schema 3: comparisons without the columns schema 4 added, holding
+    the rows of ``analyses``, published as a `compare` version."""
+    from deltalake import DeltaTable, write_deltalake
+
+    wh = open_warehouse(root, create=True)
+    folder = wh.root / "tables" / "comparisons"
+    shutil.rmtree(folder)
+    full = TABLES["comparisons"].arrow_schema()
+    old_schema = pa.schema([f for f in full if f.name not in ADDED_IN_4])
+    DeltaTable.create(str(folder), old_schema)
+    for analysis in analyses:
+        rows = [{k: v for k, v in r.items() if k in old_schema.names} for r in comparison_rows(analysis, ["overall"])]
+        write_deltalake(str(folder), pa.Table.from_pylist(rows, schema=old_schema), mode="append")
+    current = versions.current(wh.root)
+    assert current is not None
+    tables = current.tables | {"comparisons": DeltaTable(str(folder)).version()}
+    versions.publish(wh.root, versions.new(wh.root, "compare", None, tables))
+    meta = read_meta(wh) | {"schema_version": 3}
+    (wh.root / "evalhouse.json").write_text(json.dumps(meta), encoding="utf-8")
+    return Warehouse(wh.root)
+
+
+def assert_schema_4(wh: Warehouse, analyses: list[str]) -> None:
+    """The Delta schema and the views have the new columns; every stored row is kept, NULL in them."""
+    from deltalake import DeltaTable
+
+    assert read_meta(wh)["schema_version"] == SCHEMA_VERSION == 4
+    delta = DeltaTable(str(wh.root / "tables" / "comparisons"))
+    assert pa.schema(delta.schema().to_arrow()).names == TABLES["comparisons"].names
+    con = connect(wh)
+    assert [r[0] for r in con.execute("DESCRIBE comparisons").fetchall()] == TABLES["comparisons"].names
+    rows = con.execute(f"SELECT analysis_id, {', '.join(ADDED_IN_4)} FROM {table_source(wh, 'comparisons')}").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(analyses) and all(v is None for r in rows for v in r[1:])
+    assert pa.table(delta.to_pyarrow_table()).num_rows == len(analyses)
+
+
+def test_schema_3_gets_the_new_comparison_columns(tmp_path: Path) -> None:
+    from engine.compare import compare, save
+
+    wh = build_schema_3(tmp_path / "wh", [CMP1, CMP2])
+    wh = open_warehouse(wh.root)
+    assert_schema_4(wh, [CMP1, CMP2])
+    kinds = [v.kind for v in versions.history(wh.root)]
+    assert kinds == ["create", "compare", "migrate"]
+    upgrade(wh)  # a second time: nothing to do
+    assert [v.kind for v in versions.history(open_warehouse(wh.root).root)] == kinds
+    # A new analysis is stored beside the old ones, with its flips in the new columns.
+    commit = Commit(wh, "ingest")
+    runs = [run_row("r1", "m", B1, 6), run_row("r2", "m-q4_k_m", B1, 6)]
+    scores = [r | {"score": float(r["score"] >= 0.5)} for r in score_rows("r1", "m", 6, hashes=True)]
+    scores += [r | {"score": float(r["score"] < 0.5)} for r in score_rows("r2", "m-q4_k_m", 6, hashes=True)]
+    commit.write("runs", pa.Table.from_pylist(runs, schema=TABLES["runs"].arrow_schema()))
+    commit.write("scores", pa.Table.from_pylist(scores, schema=TABLES["scores"].arrow_schema()))
+    commit.publish()
+    new = save(wh, compare(connect(wh), by=[]))
+    stored = connect(wh).execute("SELECT analysis_id, flips_down + flips_up, n_paired FROM comparisons").fetchall()
+    assert stored == [(new, 6, 6)]
+
+
+def test_schema_3_without_stored_comparisons(tmp_path: Path) -> None:
+    wh = open_warehouse(build_schema_3(tmp_path / "wh", []).root)
+    assert_schema_4(wh, [])
+    assert [v.kind for v in versions.history(wh.root)] == ["create", "compare", "migrate"]
+
+
+@pytest.mark.parametrize("stage", ["table", "publish"])
+def test_schema_3_upgrade_killed_is_done_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
+    """Killed after the Delta schema changed, before the version naming it: the next open undoes the
+    change (a Delta restore restores the schema) and upgrades again."""
+    wh = build_schema_3(tmp_path / "wh", [CMP1])
+
+    def checkpoint(at: str, table: str = "") -> None:
+        if at == stage:
+            raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(engine.commit, "checkpoint", checkpoint)
+        m.setattr(engine.commit, "recover", lambda wh: [])
+        with pytest.raises(Killed):
+            open_warehouse(wh.root)
+    assert read_meta(wh)["schema_version"] == 3
+    wh = open_warehouse(wh.root)
+    assert_schema_4(wh, [CMP1])
+    assert [v.kind for v in versions.history(wh.root)] == ["create", "compare", "migrate"]

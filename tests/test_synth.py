@@ -190,6 +190,23 @@ def test_compare_recovers_the_planted_effects(corpus: tuple[Path, Warehouse]) ->
     assert len(false_alarms) <= 2, false_alarms
 
 
+def test_noise_recovers_the_planted_run_to_run_spread(corpus: tuple[Path, Warehouse]) -> None:
+    """Each base model ran every benchmark 5 times: `noise` finds the spread synth planted."""
+    from engine.noise import for_scope, noise
+
+    _root, wh = corpus
+    bases = list(synth.FAMILIES[: synth.families_for(300)])
+    rows = for_scope(noise(connect(wh), models=bases), "benchmark").filter(
+        pl.col("benchmark").is_in(["critical_infra", "elyza_jp"])  # graded so8t-results with a benchmark named
+    )
+    assert rows.height == 2 * len(bases) and set(rows["n_runs"]) == {5} and set(rows["n_items"]) == {100}
+    planted = synth.planted_run_sd(100)
+    for r in rows.iter_rows(named=True):
+        assert r["sd_low"] < planted < r["sd_high"], r
+    pooled = math.sqrt(float((rows["sd_run"] ** 2).mean()))
+    assert pooled == pytest.approx(planted, rel=0.2)
+
+
 def test_effects_are_declared_for_known_kinds_and_categories() -> None:
     categories = {c for _style, cats in synth.BENCHMARKS.values() for c in cats}
     categories |= {*synth.TASKS, *synth.LM_TASKS, synth.AB_CATEGORY}

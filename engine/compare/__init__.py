@@ -42,7 +42,7 @@ from engine.compare.rows import add_unshared, assemble
 from engine.compare.run_settings import settings_differences
 from engine.errors import AnalysisError
 from engine.pairs import Rule, default_pairs, pairs_from_rules
-from engine.schema import _COMPARISON_COLUMNS
+from engine.schema import _COMPARISON_COLUMNS, _STABILITY_COLUMNS
 from engine.settings import Settings, merge
 from engine.stats import quiet
 
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COLUMNS", "KEEP_ANALYSES", "LARGE_N", "assemble", "compare", "run_tests", "save"]
 
-COLUMNS = tuple(name for name, _, _ in _COMPARISON_COLUMNS)
+COLUMNS = tuple(name for name, _, _ in (*_COMPARISON_COLUMNS, *_STABILITY_COLUMNS))
 # Comparison batches kept on disk; the views read only the newest, older ones are history.
 KEEP_ANALYSES = 3
 
@@ -80,6 +80,8 @@ def compare(
     Returns:
         A frame with the columns of ``COLUMNS`` (see README, "Comparisons").
     """
+    from engine.noise import noise_sql  # engine.noise reads this package's SQL: imported here, not above
+
     s = merge(settings or Settings(), **options)
     if s.cluster is not None and s.cluster not in q.CLUSTER_LEVELS:
         raise AnalysisError(
@@ -129,7 +131,9 @@ def compare(
             reported = con.sql(q.METRICS_SQL).pl()
             answers = con.sql(q.ANSWERS_SQL).pl() if s.test == "student" else None
             metrics_of = dict(con.sql(q.METRIC_NAMES_SQL).fetchall())
-            rows = assemble(pair_frame, items, paired, reported, answers, scopes, changed)
+            baselines = f"{q.LIVE} AND model IN (SELECT baseline FROM _eh_pairs)"
+            noise = con.sql(noise_sql("_eh_scores", baselines, labelled=True)).pl()
+            rows = assemble(pair_frame, items, paired, reported, answers, scopes, changed, noise)
             rows = add_unshared(rows, pair_frame, metrics_of)
             out = run_tests(rows, s, fetch).join(settings_differences(con, pair_frame), on="pair_id", how="left")
             # Said on the overall row too: a reader of the verdict must see it.

@@ -11,6 +11,7 @@ from engine import permutation as perm
 from engine import significance as sig
 from engine.compare.arrays import LARGE_N, PAIRED_TESTS, RESAMPLED_TESTS, flag, num, text
 from engine.compare.notes import notes
+from engine.compare.stability import flip_columns, items_to_decide, noise_columns
 from engine.errors import AnalysisError
 from engine.settings import SCOPES, Settings
 from engine.verdict import items_needed, verdicts
@@ -131,10 +132,11 @@ def _arrays(rows: pl.DataFrame) -> Arrays:
         "n_b", "n_c", "n_items_b", "n_items_c", "mean_b", "mean_c", "var_b", "var_c", "successes_b", "successes_c",
         "n_paired", "n_paired_items", "pmean_b", "pmean_c", "d_mean", "d_var", "n10", "n01", "se_b", "se_c",
         "n_ans_b", "n_ans_c", "mean_ans_b", "mean_ans_c", "var_ans_b", "var_ans_c", "n_answers_b", "n_answers_c",
-        "parts", "n_changed")}  # fmt: skip
+        "parts", "n_changed", "flips_down", "flips_up", "noise_var", "noise_runs")}  # fmt: skip
     a["n_p"] = a["n_paired"]
     a["binary"] = flag(rows, "binary_b") & flag(rows, "binary_c")
     a["p_binary"] = flag(rows, "p_binary")
+    a["flips_binary"] = flag(rows, "flips_binary")
     a["comparable"] = flag(rows, "comparable")
     a["reported"] = np.array(text(rows, "source"), dtype=object) == "metrics"
     a["bounded"] = flag(rows, "unit_range_b") & flag(rows, "unit_range_c")
@@ -231,9 +233,13 @@ def run_tests(rows: pl.DataFrame, settings: Settings, fetch_values: Fetch) -> pl
     )  # fmt: skip
     verdict = [None if w == "aggregates" else v for v, w in zip(verdict, why_untested, strict=True)]
     needed = items_needed(diff, hib, margin_abs, sd_unit, alpha_row, verdict)
+    if s.margin is None:  # no gate: a row the test left undecided says what would decide it
+        with np.errstate(invalid="ignore"):
+            needed = items_to_decide(diff, sd_unit, alpha_row, ~(p_adjusted < s.alpha))
     needed = np.where(~np.isnan(res["p_value"]) & ~partial, needed, np.nan)
     needed = np.where(np.isin(chosen, RESAMPLED_TESTS), np.maximum(needed, LARGE_N), needed)
 
+    extra = flip_columns(a, alpha_row) | noise_columns(a, diff, alpha_row)
     out = pl.DataFrame(
         {
             "pair_id": rows["pair_id"], "baseline": rows["baseline"], "candidate": rows["candidate"],
@@ -254,7 +260,9 @@ def run_tests(rows: pl.DataFrame, settings: Settings, fetch_values: Fetch) -> pl
             "unpaired_diff": np.where(beside_chosen != "", a["mean_c"] - a["mean_b"], np.nan),
             "unpaired_p_value": beside["p_value"], "unpaired_ci_low": beside["ci_low"],
             "unpaired_ci_high": beside["ci_high"], "comparable": a["comparable"],
-            "note": notes(rows, a, chosen, usable, res, coverage, partial, dup_of, mean_b, s),
+            **extra,
+            "note": notes(rows, a, chosen, usable, res, coverage, partial, dup_of, mean_b, s,
+                          extra | {"needed": needed}),
         },
         strict=False,
     )  # fmt: skip
@@ -267,7 +275,8 @@ def run_tests(rows: pl.DataFrame, settings: Settings, fetch_values: Fetch) -> pl
         pl.when(pl.col("p_adjusted").is_not_null()).then(pl.col("p_adjusted") < s.alpha).alias("significant"),
         *[pl.col(c).cast(pl.Int64, strict=False) for c in ("n_baseline", "n_candidate", "n_paired", "n_changed",
                                                            "n_answers_baseline", "n_answers_candidate",
-                                                           "items_needed")],
+                                                           "items_needed", "flips_down", "flips_up", "noise_runs")],
+        pl.col("within_noise").cast(pl.Boolean),
     )  # fmt: skip
     scope_rank = pl.col("scope").replace_strict({x: i for i, x in enumerate(SCOPES)}, return_dtype=pl.Int8)
     return out.sort(["pair_id", "metric", scope_rank, "bench", "key"], nulls_last=True)

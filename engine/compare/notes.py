@@ -11,8 +11,11 @@ from engine.settings import Settings
 
 def notes(rows: pl.DataFrame, a: dict[str, np.ndarray], chosen: np.ndarray, usable: np.ndarray,
           res: dict[str, np.ndarray], coverage: np.ndarray, partial: np.ndarray, dup_of: np.ndarray,
-          mean_b: np.ndarray, s: Settings) -> list[str | None]:  # fmt: skip
-    """Why each row was computed as it was, in words (what matters to read it right)."""
+          mean_b: np.ndarray, s: Settings, extra: dict[str, np.ndarray]) -> list[str | None]:  # fmt: skip
+    """Why each row was computed as it was, in words (what matters to read it right), and what the
+    test alone does not say: answers that flipped, a difference inside the baseline's run-to-run
+    noise, the items that would decide a row that is not significant (``extra``: the columns of
+    ``engine.compare.stability``, and ``needed``)."""
     scope, key, bench, parts = text(rows, "scope"), text(rows, "key"), text(rows, "bench"), num(rows, "parts")
     why_untested = text(rows, "why_untested")
     repeated = flag(rows, "repeated")
@@ -78,5 +81,15 @@ def notes(rows: pl.DataFrame, a: dict[str, np.ndarray], chosen: np.ndarray, usab
             say.append("no p-value: too few items, or no variance and no difference")
         if mean_b[i] == 0 and a["comparable"][i]:
             say.append("relative change undefined: baseline mean is 0")
+        down, up = extra["flips_down"][i], extra["flips_up"][i]
+        if down + up > 0:
+            say.append(f"{int(down + up)} of {int(a['n_paired_items'][i])} paired items flipped "
+                       f"({extra['flip_rate'][i]:.1%}: {int(down)} down, {int(up)} up)")  # fmt: skip
+        if extra["within_noise"][i] == 1:
+            say.append(f"difference within the baseline's run-to-run noise (floor {extra['noise_floor'][i]:.4f}, "
+                       f"from {int(extra['noise_runs'][i])} runs)")  # fmt: skip
+        if s.margin is None and np.isfinite(extra["needed"][i]) and dup_of[i] < 0:
+            say.append(f"not significant: about {int(extra['needed'][i]):,} items would detect a difference "
+                       "this size (80 % power)")  # fmt: skip
         out.append("; ".join(dict.fromkeys(say)) or None)
     return out

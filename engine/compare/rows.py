@@ -29,11 +29,13 @@ def assemble(
     answers: pl.DataFrame | None,
     scopes: Sequence[str],
     changed: pl.DataFrame | None = None,
+    noise: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Join both sides' statistics per pair, metric and scope; decide comparability and the primary rows.
 
     Returns one row per (pair, metric, scope, key) that both models have scores for (or, failing
-    that, reported aggregates for), with the columns :func:`run_tests` reads.
+    that, reported aggregates for), with the columns :func:`run_tests` reads; ``noise`` (the sums of
+    ``engine.noise.noise_sql`` for the baselines) adds the baseline's run-to-run variance of the mean.
     """
     keep = ["n", "n_items", "mean", "var", "successes", "binary", "n_answers", "hib", "unit_range", "items_hash"]
     rows = _join(pair_frame.join(_side(items, "baseline", "_b", keep), on="baseline"),
@@ -45,6 +47,10 @@ def assemble(
         rows = _join(rows, changed, ["pair_id", *KEY], how="left")
     rows = rows.with_columns(pl.col("n_changed").fill_null(0) if "n_changed" in rows.columns
                              else pl.lit(0, dtype=pl.Int64).alias("n_changed"))  # fmt: skip
+    if noise is not None:  # the baseline's run-to-run noise in each scope (engine.noise), where it has some
+        baseline_noise = noise.select(pl.col("model").alias("baseline"), *KEY, pl.col("var_run").alias("noise_var"),
+                                      pl.col("n_runs").alias("noise_runs"))  # fmt: skip
+        rows = _join(rows, baseline_noise, ["baseline", *KEY], how="left")
     if answers is not None:
         akeep = ["n_ans", "mean_ans", "var_ans"]
         rows = _join(rows, _side(answers, "baseline", "_b", akeep), ["baseline", *KEY])

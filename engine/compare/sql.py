@@ -24,14 +24,14 @@ UNKNOWN = "unknown"
 # Columns compare can cluster on: levels of the item hierarchy below the benchmark.
 CLUSTER_LEVELS = ("category", "task", "item_id")
 
-_LIVE = "model IN (SELECT model FROM _eh_models) AND run_id NOT IN (SELECT run_id FROM _eh_excluded)"
+LIVE = "model IN (SELECT model FROM _eh_models) AND run_id NOT IN (SELECT run_id FROM _eh_excluded)"
 # lm-eval writes `none` where no filter applies; NULL, '' and 'none' are one thing.
 _FILTER = "CASE WHEN s.filter IS NULL OR s.filter IN ('', 'none') THEN NULL ELSE s.filter END"
-_SCOPE_KEY = """
+SCOPE_KEY = """
     CASE WHEN grouping(category) = 0 THEN 'category' WHEN grouping(bk) = 0 THEN 'benchmark' ELSE 'overall' END AS scope,
     CASE WHEN grouping(category) = 0 THEN category WHEN grouping(bk) = 0 THEN bk ELSE '' END AS key,
     CASE WHEN grouping(bk) = 0 THEN bk ELSE '' END AS bench"""
-_SETS = "GROUPING SETS (({0}, metric), ({0}, metric, bk, category), ({0}, metric, bk))"
+GROUPING_SETS = "GROUPING SETS (({0}, metric), ({0}, metric, bk, category), ({0}, metric, bk))"
 
 
 # The stored tables as the analysis reads them: each alias's rows under its canonical model name
@@ -77,7 +77,7 @@ def _items(cluster: str | None) -> str:
                -- A NULL item_id is an answer of its own, never merged with other NULLs.
                coalesce(item_id, run_id || ':' || sample_id::VARCHAR) AS item_id, filter,
                score, higher_is_better, item_hash
-        FROM _eh_scores WHERE {_LIVE}
+        FROM _eh_scores WHERE {LIVE}
     ), items AS (
         SELECT model, metric, category, bk, avg(score) AS s, count(*) AS k,
                bool_and(higher_is_better) AS hib, min(score) >= 0 AND max(score) <= 1 AS in_range,
@@ -105,7 +105,10 @@ def _items(cluster: str | None) -> str:
         SELECT * FROM matched WHERE same
     ), paired_units AS (
         SELECT pair_id, metric, category, bk, unit, avg(sb) AS sb, avg(sc) AS sc, max(k) AS k,
-               count(*) AS n_items, bit_xor(item) AS items_hash
+               count(*) AS n_items, bit_xor(item) AS items_hash,
+               -- Flips are counted item by item, whatever the unit of the test.
+               count(*) FILTER (WHERE sb = 1 AND sc = 0) AS f_down, count(*) FILTER (WHERE sb = 0 AND sc = 1) AS f_up,
+               bool_and((sb = 0 OR sb = 1) AND (sc = 0 OR sc = 1)) AS f_binary
         FROM pairs_items
         GROUP BY pair_id, metric, category, bk, unit
     )"""
@@ -115,13 +118,13 @@ def items_sql(cluster: str | None) -> str:
     """Per model, metric and scope, over units: n, items, mean, variance, successes, 0/1, answers, item-set hash."""
     return f"""
     WITH {_items(cluster)}
-    SELECT model, metric, {_SCOPE_KEY},
+    SELECT model, metric, {SCOPE_KEY},
            count(*) AS n, sum(n_items)::BIGINT AS n_items, avg(s) AS mean, var_samp(s) AS var,
            sum(s) AS successes, bool_and(s = 0 OR s = 1) AS binary, sum(k)::BIGINT AS n_answers,
            coalesce(bool_and(hib), true) AS hib, bool_and(in_range) AS unit_range,
            bit_xor(items_hash) AS items_hash
     FROM units
-    GROUP BY {_SETS.format("model")}
+    GROUP BY {GROUPING_SETS.format("model")}
     """
 
 
@@ -129,9 +132,9 @@ def changed_sql(cluster: str | None) -> str:
     """Per pair, metric and scope: items with the same key whose content hashes differ (not paired)."""
     return f"""
     WITH {_items(cluster)}
-    SELECT pair_id, metric, {_SCOPE_KEY}, count(*) AS n_changed
+    SELECT pair_id, metric, {SCOPE_KEY}, count(*) AS n_changed
     FROM matched WHERE NOT same
-    GROUP BY {_SETS.format("pair_id")}
+    GROUP BY {GROUPING_SETS.format("pair_id")}
     """
 
 
@@ -139,26 +142,28 @@ def changed_sql(cluster: str | None) -> str:
 ANSWERS_SQL = f"""
 WITH s AS (
     SELECT model, metric AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, score
-    FROM _eh_scores WHERE {_LIVE}
+    FROM _eh_scores WHERE {LIVE}
 )
-SELECT model, metric, {_SCOPE_KEY}, count(*) AS n_ans, avg(score) AS mean_ans, var_samp(score) AS var_ans
+SELECT model, metric, {SCOPE_KEY}, count(*) AS n_ans, avg(score) AS mean_ans, var_samp(score) AS var_ans
 FROM s
-GROUP BY {_SETS.format("model")}
+GROUP BY {GROUPING_SETS.format("model")}
 """
 
 
 def paired_sql(cluster: str | None) -> str:
-    """Per pair, metric and scope: the units both models have, differences taken unit by unit."""
+    """Per pair, metric and scope: the units both models have, differences taken unit by unit; the
+    items whose 0/1 score went down (1 -> 0) and up, item by item."""
     return f"""
     WITH {_items(cluster)}
-    SELECT pair_id, metric, {_SCOPE_KEY},
+    SELECT pair_id, metric, {SCOPE_KEY},
            count(*) AS n_paired, sum(n_items)::BIGINT AS n_paired_items, avg(sb) AS pmean_b, avg(sc) AS pmean_c,
            avg(sc - sb) AS d_mean, var_samp(sc - sb) AS d_var,
            count(*) FILTER (WHERE sb = 1 AND sc = 0) AS n10, count(*) FILTER (WHERE sb = 0 AND sc = 1) AS n01,
            bool_and((sb = 0 OR sb = 1) AND (sc = 0 OR sc = 1)) AS p_binary, max(k) > 1 AS repeated,
-           bit_xor(items_hash) AS paired_hash
+           bit_xor(items_hash) AS paired_hash,
+           sum(f_down)::BIGINT AS flips_down, sum(f_up)::BIGINT AS flips_up, bool_and(f_binary) AS flips_binary
     FROM paired_units
-    GROUP BY {_SETS.format("pair_id")}
+    GROUP BY {GROUPING_SETS.format("pair_id")}
     """
 
 
@@ -200,7 +205,7 @@ METRICS_SQL = f"""
 WITH m AS (
     SELECT model, metric AS metric, category, coalesce(benchmark, '{UNKNOWN}') AS bk, task, value, stderr,
            n, higher_is_better
-    FROM _eh_metrics WHERE {_LIVE}
+    FROM _eh_metrics WHERE {LIVE}
 ), t AS (
     SELECT model, metric, category, bk, task, avg(value) AS value, avg(stderr) AS se,
            count(stderr) = count(*) AS has_se, max(n) AS n, bool_and(higher_is_better) AS hib,
@@ -233,8 +238,8 @@ FROM b WHERE own OR NOT has_own GROUP BY model, metric, bk
 # with none in common).
 METRIC_NAMES_SQL = f"""
 SELECT model, list(DISTINCT label ORDER BY label) AS metrics FROM (
-        SELECT model, metric AS label FROM _eh_scores WHERE {_LIVE}
+        SELECT model, metric AS label FROM _eh_scores WHERE {LIVE}
         UNION ALL
-        SELECT model, metric || ' (aggregate)' AS label FROM _eh_metrics WHERE {_LIVE}
+        SELECT model, metric || ' (aggregate)' AS label FROM _eh_metrics WHERE {LIVE}
 ) GROUP BY model
 """
