@@ -888,31 +888,33 @@ def doctor(warehouse: str, repair: bool) -> None:
 @comparison_options
 @click.option("--margin", metavar="M", default=None,
               help="Give each comparison the gate's verdict under this margin (2% or 0.02).")  # fmt: skip
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "both"]), default="both", show_default=True,
-              help="Markdown with PNG figures, one self-contained HTML file, or both.")  # fmt: skip
+@click.option("--output", "outputs", type=click.Choice(["md", "html", "interactive"]), multiple=True,
+              help="What to write (repeatable) [default: all]: md (Markdown with PNG figures), html (one "
+                   "static file, SVG inline), interactive (live charts with tooltips; offline).")  # fmt: skip
 @click.option("--metric", default=None, help="Metric the charts show (default: the one with the most scores).")
 @warehouse_option
 @as_of_option
 @engine_errors
-def report(out: str, config: str | None, fmt: str, metric: str | None, warehouse: str, as_of: str | None,
-           **options: Any) -> None:  # fmt: skip
-    """Write charts and a report: summary, intervals, comparisons, per-category breakdown.
+def report(out: str, config: str | None, outputs: tuple[str, ...], metric: str | None, warehouse: str,
+           as_of: str | None, **options: Any) -> None:  # fmt: skip
+    """Write the report: per pair the verdict and where it got worse first, then the comparisons,
+    models and categories side by side on shared items, charts and provenance.
 
     Takes every option `compare` takes, merged the same way (patterns, else the [compare] rules of
-    evalhouse.toml, else every variant against its base model). Tables are also written whole as
-    CSV under OUT/data/.
+    evalhouse.toml, else every variant against its base model); verdicts use --margin (default 1%
+    of the baseline mean). Tables are also written whole as CSV under OUT/data/.
 
     \b
     Example:
-      evalhouse report --out reports/q4 -b modela -c 'modela-*' --by category
+      evalhouse report --out reports/q4 -b modela -c 'modela-*' --margin 2%
     """
-    from engine.report import build_report
+    from engine.report import OUTPUTS, build_report
     from engine.warehouse import open_warehouse
 
     settings = _settings(config, **options)
     wh = open_warehouse(warehouse, as_of=as_of)
-    result = build_report(wh, out, fmt=fmt, metric=metric, settings=settings)
-    for path in (result.markdown, result.html):
+    result = build_report(wh, out, outputs=outputs or OUTPUTS, metric=metric, settings=settings)
+    for path in (result.markdown, result.html, result.interactive):
         if path is not None:
             click.echo(f"wrote {path}")
     click.echo(f"{result.charts} chart(s), {len(result.data)} CSV table(s) in {result.out}")

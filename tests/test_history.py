@@ -72,7 +72,7 @@ def test_history_and_as_of(wh: Warehouse, so8t_fixtures: Path, tmp_path: Path) -
 
 def test_report_records_the_version(wh: Warehouse, so8t_fixtures: Path, tmp_path: Path) -> None:
     ingest(wh, [so8t_fixtures / "good"], workers=1)
-    result = run("report", "-w", str(wh.root), "--out", str(tmp_path / "r"), "--format", "md",
+    result = run("report", "-w", str(wh.root), "--out", str(tmp_path / "r"), "--output", "md",
                  "-b", "base-m", "-c", "base-m-q4km")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert f"1 (ingest, batch {history(wh)[1]['batch_id']})" in (tmp_path / "r" / "report.md").read_text(

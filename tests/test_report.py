@@ -1,4 +1,5 @@
-"""The report: its tables and figures agree with the statistics functions; Markdown and HTML come out whole."""
+"""The report: its first screen is the verdict, its tables and figures agree with the statistics
+functions, models are compared on shared items, and Markdown and HTML come out whole."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from click.testing import CliRunner
 from cli import main
 from engine.compare import compare
 from engine.ingest import ingest
-from engine.report import ReportResult, build_report
+from engine.report import DEFAULT_MARGIN, ReportResult, build_report
+from engine.settings import Settings, merge
 from engine.stats import describe
 from engine.warehouse import connect, open_warehouse
 
@@ -46,14 +48,18 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ReportResult]
     write_corpus(root / "corpus")
     wh = open_warehouse(root / "wh", create=True)
     ingest(wh, [str(root / "corpus")], workers=1)
-    return root / "wh", build_report(wh, root / "out", fmt="both")
+    return root / "wh", build_report(wh, root / "out", outputs=("md", "html", "interactive"))
 
 
 @pytest.fixture(scope="module")
 def frames(built: tuple[Path, ReportResult]) -> dict[str, pl.DataFrame]:
     con = connect(open_warehouse(built[0]))
     try:
-        return {"model": describe(con, ["model"]), "category": describe(con, ["category"]), "compare": compare(con)}
+        settings = merge(Settings(), margin=DEFAULT_MARGIN)
+        return {
+            "model": describe(con, ["model"]),
+            "compare": compare(con, settings, default_by=["category", "benchmark"]),
+        }
     finally:
         con.close()
 
@@ -67,66 +73,58 @@ def md_table(text: str, header_start: str) -> list[list[str]]:
         if not line.startswith("|"):
             break
         cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
-        rows.append([c.strip().replace("\\|", "|") for c in cells])
+        rows.append([c.strip().replace("\\|", "|").replace("`", "").replace("\\", "") for c in cells])
     return rows
 
 
-def test_models_table_matches_describe(built, frames):
-    text = built[1].markdown.read_text(encoding="utf-8")
-    rows = {(r[0], r[1]): r for r in md_table(text, "| model | metric |")}
-    expected = frames["model"]
-    assert len(rows) == expected.height == 4
-    for r in expected.iter_rows(named=True):
-        row = rows[(r["model"], r["metric"])]
-        assert row[2:5] == [str(r["n"]), f"{r['mean']:.3f}", f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"]
-
-
-def test_category_table_matches_describe(built, frames):
-    text = built[1].markdown.read_text(encoding="utf-8")
-    rows = {r[0]: r for r in md_table(text, "| category | metric |")}
-    assert set(rows) == set(CATEGORIES)
-    for r in frames["category"].iter_rows(named=True):
-        assert rows[r["category"]][3] == f"{r['mean']:.3f}"
-
-
-def test_comparison_table_and_summary_match_compare(built, frames):
-    text = built[1].markdown.read_text(encoding="utf-8")
+def test_the_first_section_is_the_verdict_table_matching_compare(built, frames):
+    md = built[1].markdown.read_text(encoding="utf-8")
+    headings = [line for line in md.splitlines() if line.startswith("## ")]
+    assert headings[0] == "## Verdict"
+    rows = md_table(md, "| verdict |")
     overall = frames["compare"].filter(pl.col("scope") == "overall")
-    rows = {(r[0], r[1]): r for r in md_table(text, "| baseline | candidate | metric | n (b / c / paired)")}
-    assert set(rows) == {(BASE, WORSE), (BASE, SAME)} == set(overall.select("baseline", "candidate").iter_rows())
+    assert len(rows) == overall.height == 2  # WORSE and SAME against BASE, one metric
+    by_pair = {r[1]: r for r in rows}
     worse = overall.filter(pl.col("candidate") == WORSE).row(0, named=True)
-    assert worse["direction"] == "degraded" and worse["significant"]
-    row = rows[(BASE, WORSE)]
-    assert row[6] == f"{worse['diff']:+.3f} [{worse['ci_low']:.3f}, {worse['ci_high']:.3f}]"
-    assert row[-1] == "degraded, significant"
-    summary = text.split("## Models")[0]
-    assert f"4 models, 4 runs, {4 * 3 * 12} scored answers (144 score rows over 1 metric), 3 categories." in summary
-    assert "Largest significant degradations" in summary
-    # The biggest one is named first, with its difference.
-    first = summary.split("Largest significant degradations")[1].splitlines()[2]
-    assert f"`{WORSE}` vs `{BASE}`" in first
-    assert "No significant improvements." in summary
+    row = by_pair[f"{WORSE} vs {BASE}"]
+    assert row[0] == worse["verdict"] == "regressed"
+    assert row[3] == f"{worse['diff']:+.3f} [{worse['ci_low']:.3f}, {worse['ci_high']:.3f}]"
+    assert row[5] == f"{worse['n_paired']:,}" == "36"
+    # Where: every category got significantly worse, largest relative drop first.
+    cats = (
+        frames["compare"]
+        .filter((pl.col("candidate") == WORSE) & (pl.col("scope") == "category") & pl.col("significant"))
+        .sort("rel_change_pct")
+    )
+    assert row[6].startswith(f"{cats['category'][0]} {cats['diff'][0]:+.3f}")
+    assert rows[0][0] == "regressed"  # regressed pairs come first
+    assert "### Where it got worse" in md and "Verdict" in md.split("## Comparisons")[0]
+
+
+def test_models_are_compared_on_shared_items(put_scores, tmp_path):
+    """a answers 10 items (5 right), a-q4km the first 5 (all wrong); on their 5 shared items a scores 1.0."""
+    rows = [{"model": "a", "benchmark": "x", "item_id": f"q{i}", "score": float(i < 5)} for i in range(10)]
+    rows += [{"model": "a-q4km", "benchmark": "x", "item_id": f"q{i}", "score": 0.0} for i in range(5)]
+    result = build_report(put_scores(rows), tmp_path / "r", outputs=("md",))
+    md = result.markdown.read_text(encoding="utf-8")
+    means = {r[1]: r for r in md_table(md, "| benchmark | model | shared items |")}
+    assert means["a"][2:4] == ["5", "1.000"] and means["a-q4km"][2:4] == ["5", "0.000"]
+    coverage = {r[0]: r[2] for r in md_table(md, "| model | metric | items |")}
+    assert coverage == {"a": "10", "a-q4km": "5"}
 
 
 def test_figures_and_data_written(built, frames):
     result = built[1]
     names = {p.stem for p in result.figures}
-    assert names == {
-        "mean_by_model",
-        "distribution",
-        "category_heatmap",
-        "quantization",
-        "degradation",
-        "baseline_vs_candidate",
-        "relative_change",
-    }
+    assert names == {"mean_by_model", "distribution", "category_heatmap", "quantization", "differences",
+                     "baseline_vs_candidate", "relative_change"}  # fmt: skip
     text = result.markdown.read_text(encoding="utf-8")
     for p in result.figures:
         assert f"](figures/{p.name})" in text
         data = p.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         w, h = struct.unpack(">II", data[16:24])
-        assert 300 < w < 4000 and 150 < h < 4000, p.name
+        assert 300 < w < 5000 and 150 < h < 5000, p.name
     saved = pl.read_csv(result.out / "data" / "comparison.csv")
     assert saved.height == frames["compare"].height
     assert saved["diff"].to_list() == pytest.approx(frames["compare"]["diff"].to_list(), nan_ok=True)
@@ -143,7 +141,7 @@ class _Tags(HTMLParser):
         self.urls += [v for k, v in attrs if k in ("src", "href") and v]
 
 
-def test_html_is_self_contained_with_inline_svg(built):
+def test_static_html_is_self_contained_with_inline_svg(built):
     result = built[1]
     doc = result.html.read_text(encoding="utf-8")
     parser = _Tags()
@@ -152,18 +150,30 @@ def test_html_is_self_contained_with_inline_svg(built):
     assert "script" not in parser.tags and "link" not in parser.tags
     assert parser.urls == []  # nothing to fetch: no images, stylesheets or scripts by URL
     assert "odd|&lt;b&gt;name&lt;/b&gt;" in doc and "<b>name</b>" not in doc
+    assert "@font-face { font-family: evalhouse-cjk" in doc  # ベース and 日本語 render without system fonts
+
+
+def test_interactive_html_carries_its_scripts_and_specs(built):
+    doc = built[1].interactive.read_text(encoding="utf-8")
+    parser = _Tags()
+    parser.feed(doc)
+    assert parser.urls == [] and parser.tags.count("script") == 3
+    specs = json.loads(re.search(r'<script id="evalhouse-specs" type="application/json">(.*?)</script>', doc, re.S)
+                       .group(1))  # fmt: skip
+    assert len(specs) == built[1].charts and all("$schema" in s for s in specs.values())
 
 
 def test_cli_report(built, tmp_path):
     runner = CliRunner()
     config = tmp_path / "evalhouse.toml"
     config.write_text('[compare]\nadjust = "none"\nalpha = 0.1\n', encoding="utf-8")
-    args = ["report", "-w", str(built[0]), "--out", str(tmp_path / "r"), "--format", "html", "--config", str(config)]
+    args = ["report", "-w", str(built[0]), "--out", str(tmp_path / "r"), "--output", "html", "--config", str(config),
+            "--margin", "5%"]  # fmt: skip
     res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     assert f"wrote {tmp_path / 'r' / 'report.html'}" in res.output
     doc = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
-    assert "overall rows at alpha 0.1, category rows not adjusted within their pair" in doc
+    assert "at a margin of 5% (one-sided bounds at 1 − 0.1)" in doc
     assert "primary results at alpha 0.1 (not adjusted)" in doc
     assert not (tmp_path / "r" / "report.md").exists() and not (tmp_path / "r" / "figures").exists()
     res = runner.invoke(main, ["report", "-w", str(built[0]), "--out", str(tmp_path / "x"), "--baseline", "nope"])
@@ -186,6 +196,6 @@ def test_report_lists_a_pair_with_no_metric_in_common(put_scores, tmp_path):
     rows = [{"model": "m", "score": s, "metric": "acc", "item_id": f"q{i}"} for i, s in enumerate([1.0, 0.0, 1.0])]
     rows += [{"model": "m-q4km", "score": s, "metric": "f1", "item_id": f"q{i}"} for i, s in enumerate([0.4, 0.5])]
     wh = put_scores(rows)
-    result = build_report(wh, tmp_path / "r", fmt="both")
+    result = build_report(wh, tmp_path / "r", outputs=("md", "html"))
     md = result.markdown.read_text(encoding="utf-8")
-    assert "(none in common)" in md and result.html.read_text(encoding="utf-8").count("(none in common)") >= 1
+    assert "Not comparable" in md and "(none in common)" in md
