@@ -7,7 +7,8 @@ With the one-sided (1 - alpha) bounds of candidate - baseline, turned so that po
 - **regressed** when the upper bound lies below ``-M``: it is worse by more than ``M`` (below 0
   when ``M`` is 0);
 - **inconclusive** otherwise, and whenever the row could not be tested or its shared items cover
-  too little of either side (partial overlap): such a row is never a pass.
+  too little of either side (partial overlap): such a row is never a pass. A drop within the
+  baseline's run-to-run noise floor (engine/compare/stability.py) is inconclusive, not regressed.
 
 >>> import numpy as np
 >>> from engine.settings import Margin

@@ -495,3 +495,23 @@ def test_differing_run_settings_are_named(put_scores) -> None:
     batch.publish()
     r = _overall(_compare(wh, "-b", "base", "-c", "cand", "--by", "none"))
     assert r["settings_diff"] == "n_shot: 5 vs 0" and r["note"].endswith("run settings differ: n_shot: 5 vs 0")
+
+
+@pytest.mark.parametrize(("run_sd", "expected"), [(0.001, "regressed"), (0.1, "inconclusive")])
+def test_a_drop_within_the_baselines_run_to_run_noise_is_not_a_regression(put_scores, run_sd, expected) -> None:
+    """The candidate is 0.05 below the baseline on every one of 200 items (a certain drop beyond a 1 %
+    margin). The baseline ran 4 times: with runs that agree (sd 0.001) that is a regression; with
+    runs whose means move by 0.1 (floor 1.96 x 0.1 x sqrt(1/4 + 1) = 0.22), it is within the noise."""
+    rng = np.random.default_rng(11)
+    level = rng.uniform(0.3, 0.7, 200)
+    offsets = rng.normal(0, run_sd, 4)
+    rows = [{"model": "m", "item_id": f"q{i}", "score": float(v + offsets[e]), "epoch": e}
+            for e in range(4) for i, v in enumerate(level)]  # fmt: skip
+    mean_runs = level[:, None] + offsets[None, :]
+    shift = -0.05 + rng.normal(0, 0.01, 200)
+    shift -= shift.mean() + 0.05  # exactly -0.05 on average
+    rows += [{"model": "m-q4km", "item_id": f"q{i}", "score": float(v + d)}
+             for i, (v, d) in enumerate(zip(mean_runs.mean(1), shift, strict=True))]  # fmt: skip
+    r = _overall(_compare(put_scores(rows), "-b", "m", "-c", "m-q4km", "--by", "none", "--margin", "1%"))
+    assert r["diff"] == pytest.approx(-0.05) and r["bound_high"] < -0.01
+    assert r["verdict"] == expected and r["within_noise"] is (expected == "inconclusive")

@@ -232,6 +232,11 @@ def run_tests(rows: pl.DataFrame, settings: Settings, fetch_values: Fetch) -> pl
         tested=~np.isnan(res["p_value"]) & ~undecidable, partial=partial,
     )  # fmt: skip
     verdict = [None if w == "aggregates" else v for v, w in zip(verdict, why_untested, strict=True)]
+    extra = flip_columns(a, alpha_row) | noise_columns(a, diff, alpha_row)
+    # A drop no larger than the baseline's own run-to-run noise is not a regression: repeating the
+    # baseline moves its mean that much.
+    verdict = ["inconclusive" if v == "regressed" and w == 1 else v
+               for v, w in zip(verdict, extra["within_noise"], strict=True)]  # fmt: skip
     needed = items_needed(diff, hib, margin_abs, sd_unit, alpha_row, verdict)
     if s.margin is None:  # no gate: a row the test left undecided says what would decide it
         with np.errstate(invalid="ignore"):
@@ -239,7 +244,6 @@ def run_tests(rows: pl.DataFrame, settings: Settings, fetch_values: Fetch) -> pl
     needed = np.where(~np.isnan(res["p_value"]) & ~partial, needed, np.nan)
     needed = np.where(np.isin(chosen, RESAMPLED_TESTS), np.maximum(needed, LARGE_N), needed)
 
-    extra = flip_columns(a, alpha_row) | noise_columns(a, diff, alpha_row)
     out = pl.DataFrame(
         {
             "pair_id": rows["pair_id"], "baseline": rows["baseline"], "candidate": rows["candidate"],
