@@ -24,9 +24,12 @@ DEFAULT_WAREHOUSE = "./warehouse"
 
 
 def _fail(exc: EvalhouseError) -> None:
-    click.echo(f"Error: {exc}", err=True)
+    from engine.tabular import terminal_text
+
+    # Messages quote paths and names from input: each line is escaped (no forged lines, no ESC).
+    click.echo("Error: " + "\n".join(terminal_text(line) for line in str(exc).split("\n")), err=True)
     if exc.hint:
-        click.echo(f"Hint: {exc.hint}", err=True)
+        click.echo(f"Hint: {terminal_text(exc.hint)}", err=True)
     sys.exit(1)
 
 
@@ -43,28 +46,47 @@ def engine_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.echo("Interrupted: a commit under way is either whole or undone.", err=True)
             sys.exit(130)
         except BaseException as exc:  # delta-rs panics are BaseExceptions; anything else is re-raised
-            message = _storage_failure(exc)
-            if message is None:
+            failure = _storage_failure(exc)
+            if failure is None:
                 raise
-            _fail(WarehouseError(message, hint="run `evalhouse doctor` on the warehouse"))
+            _fail(failure)
 
     return wrapper
 
 
-def _storage_failure(exc: BaseException) -> str | None:
-    """The message for a failure of the storage libraries (delta-rs, DuckDB reading the tables'
-    files, the operating system) that reached the CLI; None for anything else (a bug: traceback)."""
+_DOCTOR = "run `evalhouse doctor` on the warehouse"
+
+
+def _storage_failure(exc: BaseException) -> WarehouseError | None:
+    """The error for a failure of the storage libraries (delta-rs, DuckDB reading the tables'
+    files, Polars or Arrow writing, the operating system) that reached the CLI; None for anything
+    else (a bug: traceback)."""
+    import errno
+    import re
+
     module, name = type(exc).__module__ or "", type(exc).__name__
     first = (str(exc).strip().splitlines() or [name])[0]
     if module.startswith("deltalake") or name == "PanicException":
-        return f"the Delta tables could not be read or written: {first}"
-    if module.startswith(("duckdb", "_duckdb")) and name in ("IOException", "InvalidInputException"):
-        return f"cannot read the warehouse's files: {first}"
-    if isinstance(exc, OSError):
-        from engine.warehouse import os_reason
+        return WarehouseError(f"the Delta tables could not be read or written: {first}", _DOCTOR)
+    if module.startswith(("duckdb", "_duckdb")) and _damaged_file(exc):
+        return WarehouseError(f"cannot read the warehouse's files: {first}", _DOCTOR)
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code is None:  # Polars and Arrow name the OS error in their text: "(os error 28)", "[errno 28]"
+        m = re.search(r"\(os error (\d+)\)|\[errno (\d+)\]", str(exc), re.IGNORECASE)
+        code = int(m.group(1) or m.group(2)) if m else None
+        if code is None and not isinstance(exc, OSError):
+            return None
+    filename = getattr(exc, "filename", None)
+    reason = os.strerror(code) if code else first
+    hint = "free some disk space and run it again" if code == errno.ENOSPC else _DOCTOR
+    return WarehouseError(f"{f'{filename}: ' if filename else ''}{reason}", hint)
 
-        return f"{exc.filename + ': ' if exc.filename else ''}{os_reason(exc)}"
-    return None
+
+def _damaged_file(exc: BaseException) -> bool:
+    """Whether a DuckDB error is about a file it could not read (missing, truncated, corrupt Parquet)."""
+    text, name = str(exc).lower(), type(exc).__name__
+    words = ("parquet", "thrift", "tprotocolexception", "magic bytes")
+    return name != "PermissionException" and (name == "IOException" or any(word in text for word in words))
 
 
 warehouse_option = click.option(
@@ -99,18 +121,29 @@ as_of_option = click.option(
 
 
 def query(
-    warehouse: str, sql: str, params: Any = None, as_of: str | None = None
+    warehouse: str, sql: str, params: Any = None, as_of: str | None = None, read_only: bool = False
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run ``sql`` on the views; ``read_only`` (user SQL): see engine/sql_guard.py."""
     from engine.warehouse import connect, open_warehouse
 
     wh = open_warehouse(warehouse, as_of=as_of)
+    if read_only:
+        from engine.sql_guard import check_read_only
+
+        check_read_only(sql)
     con = connect(wh)
     try:
+        if read_only:
+            from engine.sql_guard import lock_down
+
+            lock_down(con, wh)
         cur = con.execute(sql, params or [])
         columns = [d[0] for d in cur.description or []]
         return columns, cur.fetchall()
     except Exception as exc:  # duckdb's errors carry the message users need
-        if type(exc).__module__.startswith("duckdb") or "duckdb" in type(exc).__module__:
+        if "duckdb" in (type(exc).__module__ or ""):
+            if _damaged_file(exc):
+                raise WarehouseError(f"cannot read the warehouse's files: {exc}", _DOCTOR) from None
             raise EvalhouseError(f"query failed: {exc}") from None
         raise
     finally:
@@ -135,22 +168,29 @@ def main() -> None:
 @click.option("--no-wait", is_flag=True, help="Fail instead of waiting when another ingest holds the lock.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Processes to use (default: cores).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="An evalhouse.toml whose [limits] bound what one file may cost "
+                   "[default: ./evalhouse.toml if present].")  # fmt: skip
 @engine_errors
 def ingest(paths: tuple[str, ...], warehouse: str, strict: bool, no_wait: bool, workers: int | None,
-           quiet: bool) -> None:  # fmt: skip
+           quiet: bool, config: str | None) -> None:  # fmt: skip
     """Ingest result files and folders into the warehouse.
 
     Unchanged files are skipped, changed files replace their earlier rows, the same content under
-    a second path is recorded as a duplicate, and files that cannot be read are recorded as
-    rejected with the reason. The whole run is committed at once.
+    a second path is recorded as a duplicate, and files that cannot be read, or cost more than the
+    [limits] allow (512 MB, after decompression too; 1,000,000 rows), are recorded as rejected
+    with the reason. The whole run is committed at once.
 
     \b
     Example:
       evalhouse ingest results/ runs/model-a_q8_0_results.json
     """
     from engine.ingest import ingest as run_ingest
+    from engine.limits import load_limits
+    from engine.tabular import terminal_text
     from engine.warehouse import open_warehouse
 
+    limits = load_limits(config)
     wh = open_warehouse(warehouse, create=True)
     with _progress(quiet) as progress:
         report = run_ingest(
@@ -161,10 +201,11 @@ def ingest(paths: tuple[str, ...], warehouse: str, strict: bool, no_wait: bool, 
             wait=not no_wait,
             on_wait=lambda: click.echo("Waiting for another ingest to finish...", err=True),
             progress=progress,
+            limits=limits,
         )
     if not quiet:
         for o in report.rejected:
-            click.echo(f"rejected: {o.reason}", err=True)
+            click.echo(f"rejected: {terminal_text(o.reason or '')}", err=True)
         if report.skipped:
             click.echo(f"skipped {len(report.skipped)} file(s) that are not result files by extension", err=True)
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("ingested", "unchanged", "duplicate", "not-results",
@@ -623,15 +664,21 @@ def power(baseline: tuple[str, ...], candidate: tuple[str, ...], delta: float | 
 @warehouse_option
 @format_option
 @as_of_option
+@click.option("--unsafe", is_flag=True,
+              help="Run any statement with DuckDB's full access (writes, ATTACH, extensions, any file), "
+                   "as the DuckDB shell does; nothing guards the warehouse then.")  # fmt: skip
 @engine_errors
-def sql(statement: str, warehouse: str, fmt: str, as_of: str | None) -> None:
+def sql(statement: str, warehouse: str, fmt: str, as_of: str | None, unsafe: bool) -> None:
     """Run a SQL query against the warehouse views.
+
+    Read-only unless --unsafe: SELECT (with WITH, DESCRIBE, SHOW, SUMMARIZE), EXPLAIN and CALL only;
+    no COPY, ATTACH, INSTALL, LOAD or SET, and no file read outside the warehouse's tables.
 
     \b
     Example:
       evalhouse sql "SELECT model, avg(score) FROM scores GROUP BY model"
     """
-    emit(*query(warehouse, statement, None, as_of), fmt)
+    emit(*query(warehouse, statement, None, as_of, read_only=not unsafe), fmt)
 
 
 @main.command()
@@ -870,13 +917,14 @@ def doctor(warehouse: str, repair: bool) -> None:
       evalhouse doctor --warehouse warehouse/
     """
     from engine.doctor import examine, fix
+    from engine.tabular import terminal_text
 
     if repair:
         for line in fix(warehouse):
-            click.echo(line)
+            click.echo(terminal_text(line))
     report = examine(warehouse)
     for finding in [*report.notes, *report.findings]:
-        click.echo(str(finding))
+        click.echo(terminal_text(str(finding)))
     errors = sum(f.level == "error" for f in report.findings)
     click.echo(f"{errors} error(s), {len(report.findings) - errors} warning(s)" if report.findings else "healthy")
     if errors:

@@ -183,6 +183,8 @@ def load(path: str | Path | None = None) -> Settings:
         raise AnalysisError(f"{path}: not a text file (evalhouse.toml must be UTF-8 TOML)") from None
     except tomllib.TOMLDecodeError as exc:
         raise AnalysisError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib parses nested arrays recursively
+        raise AnalysisError(f"{path}: not valid TOML (nested too deeply)") from None
     section = _table(path, data, "compare")
     known = {"baseline", "candidate", "pairs", "by", "test", "adjust", "alpha", "margin", "overlap", "cluster",
              "exclude_sources"}  # fmt: skip

@@ -145,7 +145,9 @@ def create(root: Path, table: str) -> int:
         # Keep every log entry: --as-of reads any version whose files optimize has kept, and delta-rs
         # would otherwise delete entries older than 30 days at its checkpoints.
         return DeltaTable.create(
-            uri(root, table), TABLES[table].arrow_schema(), mode="ignore",
+            uri(root, table),
+            TABLES[table].arrow_schema(),
+            mode="ignore",
             configuration={"delta.enableExpiredLogCleanup": "false"},
         ).version()
 

@@ -398,13 +398,33 @@ def _char_width(ch: str) -> int:
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
-# Bidirectional overrides can make a name display as a different one ("Trojan source").
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Bidirectional overrides and marks can make a name display as a different one ("Trojan source").
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+def terminal_text(text: str) -> str:
+    r"""``text`` safe to print on a terminal, as every table cell is: control characters (C0, DEL,
+    C1: a newline cannot forge a line, ``ESC[2J`` cannot clear the screen), bidirectional controls
+    and undecodable bytes of a file name are written as escapes.
+
+    >>> terminal_text("a\nb\x1b[2J\u202ec"), terminal_text("plain é")
+    ('a\\nb\\x1b[2J\\u202ec', 'plain é')
+    >>> import os; terminal_text(os.fsdecode(b"mod\xe8le.json"))
+    'mod\\xe8le.json'
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(_escape(ch) for ch in text)
 
 
 def _escape(ch: str) -> str:
-    if ord(ch) < 32 or ord(ch) == 127 or ch in _BIDI_CONTROLS:
+    code = ord(ch)
+    if code < 32 or 127 <= code < 160 or ch in _BIDI_CONTROLS:
         return ch.encode("unicode_escape").decode("ascii")
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8 (Python's surrogate escape)
+        return f"\\x{code - 0xDC00:02x}"
+    if 0xD800 <= code <= 0xDFFF:  # a lone surrogate: no terminal encoding can write it
+        return f"\\u{code:04x}"
     return ch
 
 

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow
 def test_bench_quick_writes_results(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "bench/run.py", "--quick", "--shapes", "so8t-results", "--sizes", "10,20",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import numpy as np
 import orjson
 import pytest
@@ -31,6 +34,47 @@ def run(*args: str) -> object:
     return CliRunner().invoke(main, list(args))
 
 
+def _shown(value: float, text: str | list[str]) -> bool:
+    """Whether a float appears as tables show it (4 decimals); two runs may sum in another order, so
+    a value on a rounding edge may round either way."""
+    return any(f"{value + d:.4f}" in text for d in (-1e-9, 0.0, 1e-9))
+
+
+def assert_formats_agree(*args: str) -> None:
+    """The command's table, CSV and Markdown show the rows and values its JSON does."""
+    json_result = run(*args, "--format", "json")
+    assert json_result.exit_code == 0, json_result.output
+    rows = orjson.loads(json_result.stdout)
+    assert rows
+    columns = list(rows[0])
+    as_csv = run(*args, "--format", "csv")
+    assert as_csv.exit_code == 0, as_csv.output
+    parsed = list(csv.reader(io.StringIO(as_csv.stdout)))
+    assert parsed[0] == columns and len(parsed) == len(rows) + 1
+    for row, cells in zip(rows, parsed[1:], strict=True):
+        for column, cell in zip(columns, cells, strict=True):
+            value = row[column]
+            if isinstance(value, float):
+                assert float(cell) == pytest.approx(value), column
+            else:
+                assert cell == ("" if value is None else str(value)), (column, cell, value)
+    md = run(*args, "--format", "markdown")
+    assert md.exit_code == 0, md.output
+    lines = md.stdout.splitlines()
+    assert lines[0] == "| " + " | ".join(columns) + " |" and len(lines) == len(rows) + 2
+    for row, line in zip(rows, lines[2:], strict=True):
+        cells = [c.strip() for c in line[2:-2].split(" | ")]
+        assert cells[0] == str(row[columns[0]]) and len(cells) == len(columns)
+        assert all(_shown(row[c], cells[i]) for i, c in enumerate(columns) if isinstance(row[c], float))
+    table = run(*args, "--format", "table")
+    assert table.exit_code == 0, table.output
+    text = table.stdout
+    assert text.split()[: len(columns)] == columns, "the table starts with every column name"
+    assert len(text.splitlines()) == len(rows) + 2
+    missing = [(c, row[c]) for row in rows for c in columns if isinstance(row[c], float) and not _shown(row[c], text)]
+    assert not missing, missing
+
+
 def test_summary_has_interval_columns_for_every_grouping(warehouse: str) -> None:
     for by in ("model", "category", "benchmark", "model,category", "model,benchmark"):
         result = run("summary", "-w", warehouse, "--by", by, "--format", "json")
@@ -45,6 +89,13 @@ def test_summary_has_interval_columns_for_every_grouping(warehouse: str) -> None
         ("n", None, "one cluster: no interval"), ("n-q8_0", None, "one cluster: no interval"),
         ("z", None, "one cluster: no interval"),
     }  # fmt: skip
+    # By hand: m's 11 items (8 math, 3 chat); a sum of squares over n - 1, over sqrt(n).
+    m = np.array([0.9, 0.8, 0.85, 0.95, 0.9, 0.88, 0.92, 0.87, 0.5, 0.6, 0.55])
+    by_model = {r["model"]: r for r in orjson.loads(run("summary", "-w", warehouse, "--format", "json").stdout)}
+    assert by_model["m"]["n"] == 11 and by_model["m"]["mean"] == pytest.approx(8.72 / 11)
+    assert by_model["m"]["sem"] == pytest.approx(np.sqrt(((m - m.mean()) ** 2).sum() / 10 / 11))
+    assert by_model["m"]["sem"] == pytest.approx(0.0488614, abs=1e-7)
+    assert_formats_agree("summary", "-w", warehouse, "--by", "model,category")
 
 
 def test_summary_bad_cluster_column(warehouse: str) -> None:
@@ -90,8 +141,7 @@ def test_summary_counts_items_not_answers(epochs: str) -> None:
 def test_summary_cluster_on_task_stays_inside_0_1(epochs: str) -> None:
     r = _summary(epochs, "--cluster", "task")["lm"]
     assert r["ci_method"] == "cluster-t-logit" and 0 <= r["ci_low"] < r["mean"] < r["ci_high"] <= 1
-    for fmt in ("table", "csv", "markdown"):
-        assert run("summary", "-w", epochs, "--cluster", "task", "--format", fmt).exit_code == 0
+    assert_formats_agree("summary", "-w", epochs, "--cluster", "task")
 
 
 def test_compare_json_keys_and_storage(warehouse: str) -> None:
@@ -105,8 +155,7 @@ def test_compare_json_keys_and_storage(warehouse: str) -> None:
         run("sql", "-w", warehouse, "SELECT * FROM comparisons ORDER BY baseline", "--format", "json").stdout
     )
     assert [r["candidate"] for r in stored] == ["m-q4km", "n-q8_0"]
-    for fmt in ("table", "csv", "markdown"):
-        assert run("compare", "-w", warehouse, "--format", fmt, "--no-save").exit_code == 0
+    assert_formats_agree("compare", "-w", warehouse, "--no-save")
 
 
 def test_compare_no_match_is_an_error(warehouse: str) -> None:

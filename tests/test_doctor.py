@@ -125,17 +125,19 @@ def test_version_is_recorded(wh: Warehouse) -> None:
 
 
 @pytest.mark.parametrize(
-    ("version", "message"),
-    [(SCHEMA_VERSION + 1, "newer than this evalhouse reads"), ("1", "not a version number")],
-)
-def test_unknown_schema_versions_are_refused_not_misread(wh: Warehouse, version: object, message: str) -> None:
+    ("version", "message", "advice"),
+    [(SCHEMA_VERSION + 1, "newer than this evalhouse reads", "this evalhouse cannot read it"),
+     ("1", "not a version number", "`evalhouse doctor --fix` rebuilds it from the tables")],
+)  # fmt: skip
+def test_unknown_schema_versions_are_refused_not_misread(
+    wh: Warehouse, version: object, message: str, advice: str
+) -> None:
     meta = json.loads(wh.meta_path.read_text())
     wh.meta_path.write_text(json.dumps(meta | {"schema_version": version}))
     with pytest.raises(WarehouseError, match=message):
         open_warehouse(wh.root)
     assert [str(f) for f in check(wh.root)] == [
-        f"error: {wh.meta_path}: schema_version is {version!r}; this evalhouse writes {SCHEMA_VERSION} "
-        "(this evalhouse cannot read it)"
+        f"error: {wh.meta_path}: schema_version is {version!r}; this evalhouse writes {SCHEMA_VERSION} ({advice})"
     ]
 
 

@@ -76,9 +76,10 @@ def claimants(path: Path) -> list[str]:
 
 
 # lighteval's layouts, written by the real harness versions (tests/fixtures/inspect/generators/).
-EXPECTED.update(
-    {str(p.relative_to(FIXTURES)): "lighteval" for p in sorted((FIXTURES / "lighteval").glob("v*/**/*")) if p.is_file()}
-)
+LIGHTEVAL_LAYOUTS = {
+    str(p.relative_to(FIXTURES)): "lighteval" for p in sorted((FIXTURES / "lighteval").glob("v*/**/*")) if p.is_file()
+}
+EXPECTED.update(LIGHTEVAL_LAYOUTS)
 # Files a later adapter would also accept; the order of engine.adapters.ADAPTERS gives them to the first.
 # no-scores takes any flat JSON object, so an OpenCompass per-dataset result ({"accuracy": 70.5}) reaches
 # it only if opencompass declines.
@@ -92,6 +93,12 @@ def test_each_fixture_is_claimed_by_one_adapter(rel: str) -> None:
     assert claimants(FIXTURES / rel) == SHARED.get(rel, [EXPECTED[rel]])
     order = [a.NAME for a in adapters.ADAPTERS]
     assert all(order.index(EXPECTED[rel]) <= order.index(name) for name in claimants(FIXTURES / rel))
+
+
+def test_the_lighteval_layouts_are_there() -> None:
+    # Listed by a glob: an empty folder would list nothing and test nothing.
+    versions = {rel.split("/")[1] for rel in LIGHTEVAL_LAYOUTS}
+    assert len(versions) >= 3 and len(LIGHTEVAL_LAYOUTS) >= 2 * len(versions), sorted(LIGHTEVAL_LAYOUTS)
 
 
 def test_every_harness_fixture_is_listed() -> None:
@@ -111,7 +118,14 @@ def test_built_binaries_are_claimed_by_one_adapter(tmp_path: Path) -> None:
 
 
 def test_so8t_fixtures_keep_their_adapters() -> None:
+    # Every file by name: a missing or empty folder fails here rather than passing vacuously.
     good = FIXTURES / "so8t" / "good"
-    got = {p.name: claimants(p) for p in sorted(good.rglob("*.json"))}
-    assert all(len(names) == 1 and (names[0].startswith("so8t") or names[0] == "no-scores")
-               for names in got.values()), got  # fmt: skip
+    got = {str(p.relative_to(good)): claimants(p) for p in sorted(good.rglob("*.json"))}
+    assert got == {
+        "20250301_101500_automated_benchmark_results.json": ["so8t-results"],
+        "20250302_090000_simple_abc_results.json": ["so8t-results"],
+        "20250303_critical_infrastructure_abc_results.json": ["so8t-results"],
+        "deepeval/metadata.json": ["no-scores"],
+        "improvement_benchmark_results_20250304_120000.json": ["so8t-ab"],
+        "tiny-model_q8_0_results.json": ["so8t-tasks"],
+    }

@@ -289,6 +289,9 @@ def test_clustered_standard_errors(con) -> None:
     nulls = _row(describe(con, ["model"], cluster="benchmark"), model="alpha", metric="score")
     se, g = _cluster_sem(x, ["gsm"] * len(CONT) + list(range(len(BIN))))
     assert g == 8 and nulls["sem"] == pytest.approx(se)
+    # By hand, not only by the helper above: mean 0.5625; residuals summed per cluster: gsm -0.0625, the
+    # seven singletons 0.4375 (x4) and -0.5625 (x3); squares sum to 1.71875; sqrt(8/7 * 1.71875) / 12.
+    assert nulls["sem"] == pytest.approx(0.116794, abs=1e-6)
 
 
 def test_cluster_on_task_keeps_proportions_inside_0_1(make_con) -> None:

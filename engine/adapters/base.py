@@ -7,6 +7,7 @@ it returns an empty list for a file that holds no scores (recorded as ``not-resu
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import json
@@ -17,14 +18,19 @@ import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
 from engine.errors import BadResultFile
+from engine.limits import DEFAULT, Limits, json_values
 from engine.modelname import split_model
 from engine.names import OWN_NAMES_HARNESSES, canonical_row
 from engine.schema import SCORES, TEXTS
+
+# A CSV field may be as long as its file (bounded by Limits.file_bytes): the csv module's own limit,
+# 128 KB, rejected a long model answer. The setting is the process's; raising it harms no reader.
+csv.field_size_limit(2**31 - 1)
 
 # Per-sample columns the builder fills (run_id and model are filled in when the run is written).
 SCORE_FIELDS = [c for c in SCORES.names if c not in ("run_id", "model")]
@@ -71,27 +77,101 @@ def higher_is_better(metric: str) -> bool:
     )
 
 
-# A file is parsed whole; this bounds a worker's memory (parsed JSON takes several times its size).
-# It holds for the files an adapter reads beside the one offered, too.
-MAX_FILE_BYTES = 512 * 1024 * 1024
+def read_at_most(f: BinaryIO, size: int, limit: int) -> bytes:
+    """The bytes of an open file of ``size`` bytes (when stat'ed), at most ``limit + 1`` of them.
+
+    Asking for ``limit + 1`` bytes at once would allocate that much for every file (512 MB); the
+    size read first is asked for instead, and more only if the file grew since.
+
+    >>> import io
+    >>> read_at_most(io.BytesIO(b"abcdef"), 3, 4), read_at_most(io.BytesIO(b"abc"), 3, 100)
+    (b'abcde', b'abc')
+    """
+    data = f.read(min(size, limit) + 1)
+    if len(data) > size and len(data) <= limit:  # it grew: read on, up to the bound
+        data += f.read(limit + 1 - len(data))
+    return data
+
+
+def parse_json(data: bytes, path: str, field: str, limits: Limits = DEFAULT) -> Any:
+    """``data`` parsed as strict JSON, within ``limits.json_values`` (see engine/limits.py).
+
+    Raises BadResultFile naming ``field`` for text that is not JSON or holds too many values.
+
+    >>> parse_json(b'{"a": [1, 2]}', "f.json", "(file)")
+    {'a': [1, 2]}
+    >>> parse_json(b'[1, 2, 3]', "f.json", "(file)", Limits(json_values=2))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    engine.errors.BadResultFile: f.json: (file): 3 JSON values, over the limit of 2 ([limits] json_values ...)
+    """
+    check_json_values(data, path, field, limits)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadResultFile(path, field, f"not valid JSON: {exc}") from None
+
+
+def check_json_values(data: bytes, path: str, field: str, limits: Limits) -> None:
+    """Raise BadResultFile when the JSON text ``data`` holds more values than ``limits`` allow.
+
+    Parsed JSON takes up to ~100 bytes per value (a 490 MB file of ten million tiny items took 8 GB),
+    so this bounds a parse's memory; it costs nothing for a file shorter than the bound itself.
+    """
+    budget = limits.json_values
+    if len(data) > budget:
+        n = json_values(data, budget)
+        if n > budget:
+            raise limits.over(path, field, "json_values", f"{n:,} JSON values")
 
 
 class Source:
-    """A file offered to ingest: its path and bytes, parsed lazily.
+    """A file offered to ingest: its path and bytes, parsed lazily, within ``limits``.
 
     ``dependencies`` records every other file an adapter read to interpret this one (through
     :meth:`sibling`), so that the ledger can re-read this file when one of them changes.
+    ``unpacked`` counts the bytes decompressed or decoded from it so far (archive members, Parquet
+    columns), held to ``limits.unpacked_bytes`` by :meth:`unpack`.
     """
 
-    def __init__(self, path: str, data: bytes, sha256: str) -> None:
-        self.path, self.data, self.sha256 = path, data, sha256
+    def __init__(self, path: str, data: bytes, sha256: str, limits: Limits = DEFAULT) -> None:
+        self.path, self.data, self.sha256, self.limits = path, data, sha256, limits
         self.dependencies: dict[str, dict[str, Any]] = {}
+        self.unpacked = 0
+        self.over_limit = False  # the file itself is past a bound: no adapter may parse it
+
+    def unpack(self, nbytes: int, field: str) -> None:
+        """Count ``nbytes`` more decompressed from this file; raise BadResultFile past the bound.
+
+        >>> s = Source("a.eval", b"", "", Limits(unpacked_bytes=100))
+        >>> s.unpack(60, "header.json"); s.unpack(60, "samples/1.json")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        engine.errors.BadResultFile: a.eval: samples/1.json: 120 bytes after decompression, over the limit of 100 ...
+        """
+        self.unpacked += nbytes
+        if self.unpacked > self.limits.unpacked_bytes:
+            raise self.limits.over(self.path, field, "unpacked_bytes", f"{self.unpacked:,} bytes after decompression")
+
+    def parse_json(self, data: bytes, field: str) -> Any:
+        """JSON text from within this file (an archive member), parsed as :func:`parse_json` does."""
+        return parse_json(data, self.path, field, self.limits)
+
+    def check_lines(self, text: bytes | str) -> None:
+        """Raise BadResultFile when a line-per-row file (JSONL, CSV) has more lines than ``limits.rows``."""
+        rows = self.limits.rows
+        if len(text) > rows:  # a shorter text cannot hold more lines
+            n = (
+                text.count(b"\n") + (not text.endswith(b"\n"))
+                if isinstance(text, bytes)
+                else (text.count("\n") + (not text.endswith("\n")))
+            )
+            if n > rows:
+                raise self.limits.over(self.path, "(file)", "rows", f"{n:,} lines")
 
     def sibling(self, path: str) -> bytes | None:
         """The bytes of another file this one is read with; None when it is not there or not usable.
 
         The same checks as a file offered to ingest: a regular file (not a FIFO, a device or a link
-        to one: ``/dev/zero`` would grow memory without bound), at most ``MAX_FILE_BYTES``, readable,
+        to one: ``/dev/zero`` would grow memory without bound), at most ``limits.file_bytes``, readable,
         and not vanished. Each file read is recorded in ``dependencies`` with its SHA-256, size and
         modification time.
 
@@ -108,17 +188,18 @@ class Source:
             fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
             return None
+        limit = self.limits.file_bytes
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+            if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
                 return None
             with os.fdopen(fd, "rb", closefd=False) as f:
-                data = f.read(MAX_FILE_BYTES + 1)
+                data = read_at_most(f, st.st_size, limit)
         except OSError:
             return None
         finally:
             os.close(fd)
-        if len(data) > MAX_FILE_BYTES:
+        if len(data) > limit:
             return None
         self.dependencies[full] = {
             "path": full, "sha256": hashlib.sha256(data).hexdigest(), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
@@ -128,6 +209,11 @@ class Source:
     @cached_property
     def _parsed(self) -> tuple[Any, BadResultFile | None]:
         data = self.data[3:] if self.data.startswith(b"\xef\xbb\xbf") else self.data
+        try:
+            check_json_values(data, self.path, "(file)", self.limits)
+        except BadResultFile as exc:
+            self.over_limit = True
+            return None, exc
         try:
             return orjson.loads(data), None
         except orjson.JSONDecodeError as exc:
@@ -156,7 +242,7 @@ class Source:
         if error is None:
             return doc
         data = self.data[3:] if self.data.startswith(b"\xef\xbb\xbf") else self.data
-        if b"NaN" in data or b"Infinity" in data:
+        if not self.over_limit and (b"NaN" in data or b"Infinity" in data):
             try:
                 return json.loads(data, parse_constant=lambda _: None)
             except (ValueError, RecursionError):
@@ -172,7 +258,14 @@ class Source:
         >>> list(Source("x.jsonl", b'{"a": 1}\\n\\n{"a": NaN}\\n', "").jsonl(nan_as_missing=True))
         [(1, {'a': 1}), (3, {'a': None})]
         """
-        for i, line in enumerate(self.data.split(b"\n"), start=1):
+        data = self.data
+        self.check_lines(data)
+        start, end, i = 0, 0, 0
+        while end < len(data):
+            # One line at a time (a split would copy the whole file at once).
+            end = data.find(b"\n", start)
+            end = len(data) if end < 0 else end
+            line, start, i = data[start:end], end + 1, i + 1
             if not line or line.isspace():
                 continue
             try:

@@ -44,10 +44,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import re
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -58,6 +60,7 @@ from engine.errors import BadResultFile
 NAME = "inspect-ai"
 HARNESS = "inspect_ai"
 _ZIP = b"PK\x03\x04"
+_CENTRAL = b"PK\x01\x02"  # starts every central directory entry
 _METADATA_CATEGORY = ("subject", "category")
 _ZSTD = 93  # zip compression method of zstd
 _LIGHTEVAL_TASK = "lighteval/get_inspect_ai_task"
@@ -69,10 +72,12 @@ _CONFIG_SETTINGS = ("epochs", "epochs_reducer", "limit", "sample_id", "sample_sh
 
 def detect(source: Source) -> bool:
     if source.data[:4] == _ZIP:
+        if source.data.count(_CENTRAL) > source.limits.members:
+            return source.name.endswith(".eval")  # read() rejects it, naming the bound
         try:
             with zipfile.ZipFile(io.BytesIO(source.data)) as z:
                 names = set(z.namelist())
-        except zipfile.BadZipFile:
+        except (zipfile.BadZipFile, ValueError, OSError):
             return False
         return "header.json" in names or "_journal/start.json" in names
     if not source.name.endswith(".json") or not source.looks_like_json():
@@ -106,6 +111,7 @@ def _is_eval_set_file(name: str, doc: Any) -> bool:
 def read(source: Source) -> list[RunBuilder]:
     if source.data[:4] != _ZIP and _is_eval_set_file(source.name, source.json):
         return []  # not-results: eval_set's bookkeeping, its logs are read themselves
+    samples: Iterable[Any]
     if source.data[:4] == _ZIP:
         header, samples = _read_zip(source)
     else:
@@ -115,33 +121,62 @@ def read(source: Source) -> list[RunBuilder]:
     return [_build(source.path, header, samples)]
 
 
-def _read_zip(source: Source) -> tuple[dict[str, Any], list[Any]]:
-    path = source.path
+def _read_zip(source: Source) -> tuple[dict[str, Any], Iterator[Any]]:
+    """The header and the samples (parsed one at a time, as ``_build`` reads them) of a ``.eval`` zip.
+
+    Held to ``source.limits`` before anything is decompressed: the members (every central directory
+    entry starts with ``PK\\x01\\x02``, so their count is bounded before zipfile parses them), the
+    sum of their declared sizes (each member is then read to exactly its declared size and CRC), and
+    no two entries may name the same member or share its bytes (50 entries of one member would be
+    read 50 times).
+    """
+    path, limits = source.path, source.limits
+    entries = source.data.count(_CENTRAL)
+    if entries > limits.members:
+        raise limits.over(path, "(archive)", "members", f"{entries:,} members")
     try:
         z = zipfile.ZipFile(io.BytesIO(source.data))
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise BadResultFile(path, "(file)", f"not a valid .eval zip: {exc}") from None
-    with z:
-        names = z.namelist()
-        header_name = "header.json" if "header.json" in names else "_journal/start.json"
+    infos = z.infolist()
+    _check_entries(path, infos)
+    source.unpack(sum(i.file_size for i in infos), "(archive)")
+    names = z.namelist()
+    header_name = "header.json" if "header.json" in names else "_journal/start.json"
 
-        def load(name: str) -> Any:
-            try:
-                return orjson.loads(_member(z, source.data, name))
-            except orjson.JSONDecodeError as exc:
-                raise BadResultFile(path, name, f"not valid JSON: {exc}") from None
-            except (zipfile.BadZipFile, KeyError, OSError, NotImplementedError, ValueError) as exc:
-                raise BadResultFile(path, name, f"cannot be read from the zip: {exc}") from None
+    def load(name: str) -> Any:
+        try:
+            data = _member(z, source.data, name)
+        except (zipfile.BadZipFile, KeyError, OSError, NotImplementedError, ValueError, EOFError) as exc:
+            raise BadResultFile(path, name, f"cannot be read from the zip: {exc}") from None
+        return source.parse_json(data, name)
 
-        header = load(header_name)
-        require(isinstance(header, dict), path, header_name, "expected an object")
-        header.setdefault("status", "started")
-        sample_names = sorted(n for n in names if n.startswith("samples/") and n.endswith(".json"))
-        samples = [load(n) for n in sample_names]
-        if not samples and "summaries.json" in names:
-            samples = load("summaries.json")
-            require(isinstance(samples, list), path, "summaries.json", "expected a list")
-    return header, samples
+    header = load(header_name)
+    require(isinstance(header, dict), path, header_name, "expected an object")
+    header.setdefault("status", "started")
+    sample_names = sorted(n for n in names if n.startswith("samples/") and n.endswith(".json"))
+    if not sample_names and "summaries.json" in names:
+        summaries = load("summaries.json")
+        require(isinstance(summaries, list), path, "summaries.json", "expected a list")
+        return header, iter(summaries)
+    return header, (load(n) for n in sample_names)
+
+
+def _check_entries(path: str, infos: list[zipfile.ZipInfo]) -> None:
+    """Reject a zip with two entries of one name, or entries whose bytes overlap (a zip bomb's trick).
+
+    A member's local header (30 bytes and more) and its compressed bytes must end before the next
+    member begins.
+    """
+    seen: set[str] = set()
+    for info in infos:
+        if info.filename in seen:
+            raise BadResultFile(path, "(archive)", f"member {info.filename!r} appears more than once")
+        seen.add(info.filename)
+    ordered = sorted(infos, key=lambda i: i.header_offset)
+    for a, b in itertools.pairwise(ordered):
+        if a.header_offset + 30 + a.compress_size > b.header_offset:
+            raise BadResultFile(path, "(archive)", f"members {a.filename!r} and {b.filename!r} share bytes")
 
 
 def _member(z: zipfile.ZipFile, data: bytes, name: str) -> bytes:
@@ -248,7 +283,7 @@ def _task_names(ev: dict[str, Any], task: str) -> tuple[str, str | None]:
     return task.rsplit("/", 1)[-1], None
 
 
-def _build(path: str, header: dict[str, Any], samples: list[Any]) -> RunBuilder:
+def _build(path: str, header: dict[str, Any], samples: Iterable[Any]) -> RunBuilder:
     ev = header.get("eval")
     if not isinstance(ev, dict):
         raise BadResultFile(path, "eval", "missing or not an object")

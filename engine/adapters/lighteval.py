@@ -35,6 +35,7 @@ import io
 import math
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from engine.adapters.base import RunBuilder, Source, dumps, obj, parse_time, question_key, require, to_value
@@ -211,7 +212,7 @@ def _sibling_results(source: Source, model: str, time: str) -> dict[str, Any] | 
     if data is None:
         return None
     try:
-        doc = Source(source.path, data, "").json_lenient
+        doc = Source(source.path, data, "", source.limits).json_lenient
     except BadResultFile:
         return None
     return doc if isinstance(doc, dict) else None
@@ -242,12 +243,13 @@ def _read_details(source: Source) -> RunBuilder:
     model = _model_from_path(path)
     require(bool(model), path, "(file name)", "cannot tell the model from the folder layout")
     layout = _layout(source)
-    columns = list(_NEW_COLUMNS) if layout == "doc" else [*_OLD_COLUMNS]
     try:
-        table = pq.read_table(io.BytesIO(source.data))
-        table = table.select(columns + ([c for c in _OLD_TEXT if c in table.column_names] if layout == "flat" else []))
+        pf = pq.ParquetFile(io.BytesIO(source.data))
+        names = pf.schema_arrow.names
     except Exception as exc:
         raise BadResultFile(path, "(file)", f"not a readable Parquet file: {exc}") from None
+    columns = list(_NEW_COLUMNS) if layout == "doc" else [*_OLD_COLUMNS, *(c for c in _OLD_TEXT if c in names)]
+    batch_rows = _check_size(source, pf.metadata)
     benchmark, category = split_task(task)
     date, _, clock = time.partition("T")
     started = parse_time(f"{date}T{clock.replace('-', ':')}", path, "(file name)") if clock else None
@@ -256,7 +258,7 @@ def _read_details(source: Source) -> RunBuilder:
     run = RunBuilder(f"details:{task}", model, started_at=started, harness=HARNESS,
                      metadata={"task": task, "layout": layout, "settings": _compact(settings) or {}})  # fmt: skip
     seen: dict[str, int] = {}
-    for i, row in enumerate(table.to_pylist()):
+    for i, row in enumerate(_rows(source, pf, columns, batch_rows)):
         where = f"row {i}"
         item = _doc_item(row, path, where) if layout == "doc" else _flat_item(row, path, where)
         scores = _scores(item.pop("metric"), path, f"{where}.{'metric' if layout == 'doc' else 'metrics'}")
@@ -279,6 +281,47 @@ def _read_details(source: Source) -> RunBuilder:
             item_hash=hashlib.sha256(dumps(content).encode()).hexdigest(),
         )
     return run
+
+
+# One decoded batch of a details file stays under this many bytes (see _check_size).
+_BATCH_BYTES = 64 * 2**20
+_MAX_BATCH_ROWS = 4096
+
+
+def _check_size(source: Source, meta: Any) -> int:
+    """Check a details file's declared rows and decoded size against ``source.limits``; returns the
+    rows per batch to decode at a time.
+
+    Parquet compresses and dictionary-encodes, so a 240 KB file can hold five million rows, or one
+    long text repeated in every row. The declared rows and uncompressed sizes are checked first;
+    the batches are then sized so that a repeated dictionary value (at most its column chunk's
+    size) cannot make one batch large, and :func:`_rows` counts what each batch really decodes to.
+    """
+    limits = source.limits
+    if meta.num_rows > limits.rows:
+        raise limits.over(source.path, "(file)", "rows", f"{meta.num_rows:,} rows")
+    groups = [meta.row_group(g) for g in range(meta.num_row_groups)]
+    declared = sum(g.total_byte_size for g in groups)
+    if declared > limits.unpacked_bytes:
+        raise limits.over(source.path, "(file)", "unpacked_bytes", f"{declared:,} bytes decoded")
+    per_row = max(
+        (sum(c.total_uncompressed_size for c in map(g.column, range(g.num_columns)) if c.has_dictionary_page)
+         for g in groups),
+        default=0,
+    )  # fmt: skip
+    return max(1, min(_MAX_BATCH_ROWS, _BATCH_BYTES // max(per_row, 1)))
+
+
+def _rows(source: Source, pf: Any, columns: list[str], batch_rows: int) -> Iterator[dict[str, Any]]:
+    """The rows of ``columns``, a batch at a time, counting the bytes each batch decodes to."""
+    try:
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+            source.unpack(batch.nbytes, "(file)")
+            yield from batch.to_pylist()
+    except BadResultFile:
+        raise
+    except Exception as exc:
+        raise BadResultFile(source.path, "(file)", f"not a readable Parquet file: {exc}") from None
 
 
 def _doc_item(row: dict[str, Any], path: str, where: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import orjson
 
 from engine.adapters.base import RunBuilder, Source, dumps, parse_time, require, to_score
 from engine.errors import BadResultFile
+from engine.limits import nesting
 from engine.schema import OPEN_FORMAT, OPEN_FORMAT_NAME
 
 NAME = OPEN_FORMAT_NAME
@@ -51,7 +52,11 @@ def _records(source: Source) -> Iterator[tuple[str, dict[str, Any], bool]]:
             text = source.data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise BadResultFile(path, "(file)", f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+        source.check_lines(text)
         reader = csv.DictReader(io.StringIO(text))
+        header = [c.strip() for c in reader.fieldnames or []]
+        twice = sorted({c for c in header if header.count(c) > 1})
+        require(not twice, path, "header", f"column {twice[0] if twice else ''!r} appears more than once")
         for row in reader:
             require(None not in row, path, f"line {reader.line_num}", "more cells than the header has columns")
             yield f"line {reader.line_num}", {k.strip(): v for k, v in row.items() if v not in (None, "")}, True
@@ -61,7 +66,8 @@ def _records(source: Source) -> Iterator[tuple[str, dict[str, Any], bool]]:
         yield f"line {i}", {k: v for k, v in obj.items() if v is not None}, False
 
 
-def _convert(kind: str, value: Any, from_csv: bool, path: str, field: str) -> Any:
+def _convert(kind: str, value: Any, from_csv: bool, source: Source, field: str) -> Any:
+    path = source.path
     if kind == "text":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
@@ -101,6 +107,9 @@ def _convert(kind: str, value: Any, from_csv: bool, path: str, field: str) -> An
         except orjson.JSONDecodeError:
             raise BadResultFile(path, field, "is not JSON text") from None
     require(isinstance(value, dict), path, field, "expected a JSON object")
+    depth = nesting(value, source.limits.depth)
+    if depth > source.limits.depth:
+        raise source.limits.over(path, field, "depth", f"{depth}+ levels of nesting")
     return dumps(value)
 
 
@@ -115,7 +124,7 @@ def read(source: Source) -> list[RunBuilder]:
                 f"unknown column (see `evalhouse schema`); known: {', '.join(_FIELDS)}")  # fmt: skip
         for name in sorted(_REQUIRED - raw.keys()):
             raise BadResultFile(path, f"{where}.{name}", "missing (required)")
-        rec = {k: _convert(_FIELDS[k].kind, v, from_csv, path, f"{where}.{k}") for k, v in raw.items()}
+        rec = {k: _convert(_FIELDS[k].kind, v, from_csv, source, f"{where}.{k}") for k, v in raw.items()}
         key = rec.get("run", rec["model"])
         run = runs.get(key)
         if run is None:

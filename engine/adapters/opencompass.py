@@ -105,6 +105,7 @@ def read(source: Source) -> list[RunBuilder]:
         text = source.data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadResultFile(path, "(file)", f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    source.check_lines(text)
     rows = list(csv.reader(io.StringIO(text)))
     header = [c.strip() for c in rows[0]]
     models = header[4:]

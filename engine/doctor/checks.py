@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from engine import tables, versions
 from engine.commit import PENDING_DIR, pending
 from engine.doctor.log import _TableLog
+from engine.doctor.meta import damaged
 from engine.errors import WarehouseError
 from engine.schema import SCHEMA_VERSION, TABLES
 from engine.warehouse import (
@@ -128,14 +129,16 @@ def _scan(wh: Warehouse, *, locked: bool = False) -> _Scan:
 
 def _check_meta(wh: Warehouse, scan: _Scan) -> dict[str, Any] | None:
     """evalhouse.json readable and of this schema version; returns it (None if not)."""
+    rebuildable = damaged(wh) is not None
+    rebuild = "`evalhouse doctor --fix` rebuilds it from the tables"
     if not wh.meta_path.exists():
         what = "no evalhouse.json" + (", but it holds tables" if (wh.root / tables.TABLES_DIR).is_dir() else "")
-        scan.error(f"{wh.root}: not a warehouse ({what})")
+        scan.error(f"{wh.root}: not a warehouse ({what}{'; ' + rebuild if rebuildable else ''})")
         return None
     try:
         meta = read_meta(wh)
     except WarehouseError as exc:
-        scan.error(f"{exc}; restore it from a backup")
+        scan.error(f"{exc}; {rebuild}")
         return None
     schema = meta.get("schema_version")
     if schema != SCHEMA_VERSION:
@@ -143,6 +146,8 @@ def _check_meta(wh: Warehouse, scan: _Scan) -> dict[str, Any] | None:
         hint = (
             "`evalhouse doctor --fix`, or any evalhouse command, upgrades it"
             if older
+            else rebuild
+            if rebuildable
             else "this evalhouse cannot read it"
         )
         scan.error(f"{wh.meta_path}: schema_version is {schema!r}; this evalhouse writes {SCHEMA_VERSION} ({hint})")

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from engine import tables, versions
 from engine.commit import COMMIT_ORDER, RUN_TABLES, Commit, recover
 from engine.doctor.checks import LostFile, _scan, quarantine_path
+from engine.doctor.meta import damaged, rebuild
 from engine.errors import WarehouseError
 from engine.schema import FILES, SCHEMA_VERSION, TABLES
 from engine.warehouse import Warehouse, fsync, lock, read_meta, views_are_current, write_views_db
@@ -27,10 +28,12 @@ from engine.warehouse import Warehouse, fsync, lock, read_meta, views_are_curren
 def fix(root: str | os.PathLike[str]) -> list[str]:
     """Repair what :func:`check` finds that can be repaired; returns what was done, one line each.
 
-    Waits for the write lock. A warehouse whose evalhouse.json, versions or Delta logs cannot be
-    read is left as it is: this raises WarehouseError saying what (restore it from a backup).
+    Waits for the write lock. A damaged or lost evalhouse.json is rebuilt from the data (see
+    engine/doctor/meta.py). A warehouse whose versions or Delta logs cannot be read is left as it
+    is: this raises WarehouseError saying what (restore it from a backup).
     """
     wh = Warehouse(Path(root).resolve())
+    done: list[str] = rebuild(wh) if damaged(wh) else []
     if _needs_opening(wh):
         # An unfinished creation, an older schema: opening finishes or upgrades it, or says why not.
         from engine.warehouse import open_warehouse
@@ -38,7 +41,6 @@ def fix(root: str | os.PathLike[str]) -> list[str]:
         open_warehouse(wh.root)
     from engine.migrate import LEFTOVERS, remove_leftovers
 
-    done: list[str] = []
     listed = [wh.root / name for name in read_meta(wh).get(LEFTOVERS) or []]
     if listed:
         remove_leftovers(wh)  # before taking the lock, which it takes itself
