@@ -35,6 +35,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check engine cli.py tests
 	$(BIN)/ruff format --check engine cli.py tests
+	mkdir -p build/typing && ln -sfn ../../engine build/typing/evalhouse
 	$(BIN)/mypy
 
 check: lint test

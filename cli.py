@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from engine import __version__
-from engine.errors import EvalhouseError, WarehouseError
+from evalhouse import __version__
+from evalhouse.errors import EvalhouseError, WarehouseError
 
 DEFAULT_WAREHOUSE = "./warehouse"
 
@@ -24,7 +24,7 @@ DEFAULT_WAREHOUSE = "./warehouse"
 
 
 def _fail(exc: EvalhouseError) -> None:
-    from engine.tabular import terminal_text
+    from evalhouse.tabular import terminal_text
 
     # Messages quote paths and names from input: each line is escaped (no forged lines, no ESC).
     click.echo("Error: " + "\n".join(terminal_text(line) for line in str(exc).split("\n")), err=True)
@@ -109,7 +109,7 @@ format_option = click.option(
 
 
 def emit(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
-    from engine.tabular import render, table_width
+    from evalhouse.tabular import render, table_width
 
     click.echo(render(columns, rows, fmt, width=table_width()))
 
@@ -124,17 +124,17 @@ def query(
     warehouse: str, sql: str, params: Any = None, as_of: str | None = None, read_only: bool = False
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run ``sql`` on the views; ``read_only`` (user SQL): see engine/sql_guard.py."""
-    from engine.warehouse import connect, open_warehouse
+    from evalhouse.warehouse import connect, open_warehouse
 
     wh = open_warehouse(warehouse, as_of=as_of)
     if read_only:
-        from engine.sql_guard import check_read_only
+        from evalhouse.sql_guard import check_read_only
 
         check_read_only(sql)
     con = connect(wh)
     try:
         if read_only:
-            from engine.sql_guard import lock_down
+            from evalhouse.sql_guard import lock_down
 
             lock_down(con, wh)
         cur = con.execute(sql, params or [])
@@ -185,10 +185,10 @@ def ingest(paths: tuple[str, ...], warehouse: str, strict: bool, no_wait: bool, 
     Example:
       evalhouse ingest results/ runs/model-a_q8_0_results.json
     """
-    from engine.ingest import ingest as run_ingest
-    from engine.limits import load_limits
-    from engine.tabular import terminal_text
-    from engine.warehouse import open_warehouse
+    from evalhouse.ingest import ingest as run_ingest
+    from evalhouse.limits import load_limits
+    from evalhouse.tabular import terminal_text
+    from evalhouse.warehouse import open_warehouse
 
     limits = load_limits(config)
     wh = open_warehouse(warehouse, create=True)
@@ -329,8 +329,8 @@ def summary(
       evalhouse summary --by model,category --format markdown
       evalhouse summary --by model --cluster task --level 0.9
     """
-    from engine.stats import describe
-    from engine.warehouse import connect, open_warehouse
+    from evalhouse.stats import describe
+    from evalhouse.warehouse import connect, open_warehouse
 
     con = connect(open_warehouse(warehouse, as_of=as_of))
     try:
@@ -346,7 +346,7 @@ _BY_CHOICES = {"category": ["category"], "benchmark": ["benchmark"], "category,b
 
 def comparison_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options compare, gate and report share; merged into one Settings by ``_settings``."""
-    from engine.settings import ADJUST_METHODS, TESTS
+    from evalhouse.settings import ADJUST_METHODS, TESTS
 
     options = [
         click.option("--baseline", "-b", multiple=True, metavar="PATTERN",
@@ -382,7 +382,7 @@ def comparison_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _settings(config: str | None, **options: Any) -> Any:
     """The one Settings of compare, gate and report: defaults < evalhouse.toml < these options."""
-    from engine.settings import load, merge
+    from evalhouse.settings import load, merge
 
     by = options.pop("by", None)
     exclude = options.pop("exclude_source", ())
@@ -391,9 +391,9 @@ def _settings(config: str | None, **options: Any) -> Any:
 
 def _run_compare(warehouse: str, settings: Any, no_save: bool, default_by: Sequence[str],
                  as_of: str | None = None) -> Any:  # fmt: skip
-    from engine.compare import compare as run_compare
-    from engine.compare import save
-    from engine.warehouse import connect, open_warehouse
+    from evalhouse.compare import compare as run_compare
+    from evalhouse.compare import save
+    from evalhouse.warehouse import connect, open_warehouse
 
     wh = open_warehouse(warehouse, as_of=as_of)
     no_save = no_save or as_of is not None  # a view of the past is read, never written to
@@ -473,7 +473,7 @@ def gate(config: str | None, no_save: bool, warehouse: str, fmt: str, max_drop: 
       evalhouse gate -b my-model -c my-model-q4km --margin 2%
       evalhouse gate -b my-model -c my-model-q4km --margin 0.01 --by category --format json
     """
-    from engine.errors import AnalysisError
+    from evalhouse.errors import AnalysisError
 
     if max_drop is not None:
         if options.get("margin") is not None:
@@ -488,7 +488,7 @@ def gate(config: str | None, no_save: bool, warehouse: str, fmt: str, max_drop: 
     if fmt == "json":
         emit(frame.columns, frame.rows(), "json")
     else:
-        from engine.verdict import gate_lines
+        from evalhouse.verdict import gate_lines
 
         for line in gate_lines(frame, settings):
             click.echo(line)
@@ -535,9 +535,9 @@ def flips(baseline: tuple[str, ...], candidate: tuple[str, ...], metric: str | N
       evalhouse flips -b basem -c basem-q4km --limit 10
       evalhouse flips -b model-a -c model-a-q4km --metric acc --benchmark mmlu --format json
     """
-    from engine.flips import FlipQuery
-    from engine.flips import flips as list_flips
-    from engine.warehouse import connect, open_warehouse
+    from evalhouse.flips import FlipQuery
+    from evalhouse.flips import flips as list_flips
+    from evalhouse.warehouse import connect, open_warehouse
 
     if not baseline and not candidate:
         raise click.UsageError("name the models: --baseline PATTERN and/or --candidate PATTERN")
@@ -549,7 +549,7 @@ def flips(baseline: tuple[str, ...], candidate: tuple[str, ...], metric: str | N
     emit(frame.columns, frame.rows(), fmt)
 
 
-# engine.noise.BY, spelled out here so that `--help` does not import numpy.
+# evalhouse.noise.BY, spelled out here so that `--help` does not import numpy.
 NOISE_BY = ["overall", "benchmark", "category"]
 
 
@@ -580,10 +580,10 @@ def noise(models: tuple[str, ...], by: str, metric: str | None, level: float, wa
       evalhouse noise -m basem --by benchmark
       evalhouse noise --by overall --format csv
     """
-    from engine.errors import AnalysisError
-    from engine.noise import for_scope
-    from engine.noise import noise as run_noise
-    from engine.warehouse import connect, open_warehouse
+    from evalhouse.errors import AnalysisError
+    from evalhouse.noise import for_scope
+    from evalhouse.noise import noise as run_noise
+    from evalhouse.warehouse import connect, open_warehouse
 
     con = connect(open_warehouse(warehouse, as_of=as_of))
     try:
@@ -638,10 +638,10 @@ def power(baseline: tuple[str, ...], candidate: tuple[str, ...], delta: float | 
       evalhouse power -b basem -c basem-q4km --delta 0.02 --epochs 5
       evalhouse power --sd 0.45 --rho 0.6 --n 500
     """
-    from engine.power import Plan, PowerQuery
-    from engine.power import power as plan_power
-    from engine.settings import load, merge
-    from engine.warehouse import connect, open_warehouse
+    from evalhouse.power import Plan, PowerQuery
+    from evalhouse.power import power as plan_power
+    from evalhouse.settings import load, merge
+    from evalhouse.warehouse import connect, open_warehouse
 
     if delta is None and items is None:
         raise click.UsageError("give --delta D (items needed) or --n N (smallest difference detected)")
@@ -699,8 +699,8 @@ def history(warehouse: str, fmt: str) -> None:
     """
     import orjson
 
-    from engine.warehouse import history as commits
-    from engine.warehouse import open_warehouse
+    from evalhouse.warehouse import history as commits
+    from evalhouse.warehouse import open_warehouse
 
     def counts(c: dict[str, int]) -> str | None:
         return orjson.dumps(c, option=orjson.OPT_SORT_KEYS).decode() if c else None
@@ -735,9 +735,9 @@ def optimize(warehouse: str, retention: str, no_compact: bool) -> None:
       evalhouse optimize
       evalhouse optimize --retention 0
     """
-    from engine.optimize import optimize as run
-    from engine.optimize import parse_duration
-    from engine.warehouse import open_warehouse
+    from evalhouse.optimize import optimize as run
+    from evalhouse.optimize import parse_duration
+    from evalhouse.warehouse import open_warehouse
 
     report = run(open_warehouse(warehouse), retention=parse_duration(retention),
                  compact=not no_compact)  # fmt: skip
@@ -760,8 +760,8 @@ def migrate(warehouse: str) -> None:
     Example:
       evalhouse migrate --warehouse warehouse/
     """
-    from engine import versions
-    from engine.warehouse import open_warehouse
+    from evalhouse import versions
+    from evalhouse.warehouse import open_warehouse
 
     wh = open_warehouse(warehouse)
     done = [v for v in versions.history(wh.root) if v.kind == "migrate"]
@@ -771,7 +771,7 @@ def migrate(warehouse: str) -> None:
         click.echo(f"{wh.root}: already in this evalhouse's layout; nothing to do")
 
 
-# engine.synth.WRITERS, spelled out here so that `--help` does not import numpy.
+# evalhouse.synth.WRITERS, spelled out here so that `--help` does not import numpy.
 SYNTH_SHAPES = ["mixed", "so8t-results", "so8t-tasks", "so8t-ab", "lm-eval-samples", "no-scores"]
 
 
@@ -797,7 +797,7 @@ def synth(runs: int, out: str, shape: str, seed: int, families: int | None) -> N
     """
     import time
 
-    from engine.synth import generate
+    from evalhouse.synth import generate
 
     t0 = time.perf_counter()
     report = generate(out, runs, shape=shape, seed=seed, families=families)
@@ -817,19 +817,19 @@ def schema() -> None:
     Example:
       evalhouse schema > SAMPLES_FORMAT.md
     """
-    from engine.schema import open_format_doc
+    from evalhouse.schema import open_format_doc
 
     click.echo(open_format_doc(), nl=False)
 
 
 def _export_formats() -> list[str]:
-    from engine.export import WRITERS  # imports no data library: `--help` stays instant
+    from evalhouse.export import WRITERS  # imports no data library: `--help` stays instant
 
     return list(WRITERS)
 
 
 def _export_tables() -> tuple[str, ...]:
-    from engine.export import PARQUET_TABLES
+    from evalhouse.export import PARQUET_TABLES
 
     return PARQUET_TABLES
 
@@ -864,13 +864,13 @@ def export(out: str, fmt: str, models: tuple[str, ...], tables: str | None, ware
       evalhouse export --format eee eee-out/ -m 'EleutherAI/*'
       evalhouse export --format parquet bi/ --tables runs,scores,comparisons
     """
-    from engine.export import export as run_export
-    from engine.warehouse import open_warehouse
+    from evalhouse.export import export as run_export
+    from evalhouse.warehouse import open_warehouse
 
     names = None if tables is None else tuple(t.strip() for t in tables.split(",") if t.strip())
     report = run_export(open_warehouse(warehouse, as_of=as_of), out, fmt=fmt, models=models, tables=names)
     if fmt == "parquet":
-        from engine.export_parquet import DICTIONARY_MD
+        from evalhouse.export_parquet import DICTIONARY_MD
 
         counts = ", ".join(f"{name} {rows}" for name, rows in report.tables.items())
         click.echo(f"wrote {len(report.tables)} table(s) under {report.out} ({counts} row(s)); "
@@ -891,7 +891,7 @@ def shell(warehouse: str) -> None:
     Example:
       evalhouse shell
     """
-    from engine.warehouse import open_warehouse
+    from evalhouse.warehouse import open_warehouse
 
     wh = open_warehouse(warehouse)
     exe = shutil.which("duckdb") or _beside_python("duckdb")
@@ -916,8 +916,8 @@ def doctor(warehouse: str, repair: bool) -> None:
     Example:
       evalhouse doctor --warehouse warehouse/
     """
-    from engine.doctor import examine, fix
-    from engine.tabular import terminal_text
+    from evalhouse.doctor import examine, fix
+    from evalhouse.tabular import terminal_text
 
     if repair:
         for line in fix(warehouse):
@@ -956,8 +956,8 @@ def report(out: str, config: str | None, outputs: tuple[str, ...], metric: str |
     Example:
       evalhouse report --out reports/q4 -b modela -c 'modela-*' --margin 2%
     """
-    from engine.report import OUTPUTS, build_report
-    from engine.warehouse import open_warehouse
+    from evalhouse.report import OUTPUTS, build_report
+    from evalhouse.warehouse import open_warehouse
 
     settings = _settings(config, **options)
     wh = open_warehouse(warehouse, as_of=as_of)

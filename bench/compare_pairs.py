@@ -1,7 +1,7 @@
 """Benchmark: compare every pair among N models (N = 200: 19,900 pairs, about 20,000 tests).
 
 A synthetic warehouse (binary and continuous metrics, items shared by every model) is written
-straight as one Parquet batch, then ``engine.compare.compare`` runs on all pairs. Call
+straight as one Parquet batch, then ``evalhouse.compare.compare`` runs on all pairs. Call
 :func:`run` from the benchmark suite, or run this file::
 
     python bench/compare_pairs.py [N_MODELS] [ITEMS_PER_CATEGORY]
@@ -21,10 +21,10 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.commit import Commit  # noqa: E402
-from engine.compare import compare  # noqa: E402
-from engine.schema import RUNS, SCORES  # noqa: E402
-from engine.warehouse import connect, lock, open_warehouse  # noqa: E402
+from evalhouse.commit import Commit  # noqa: E402
+from evalhouse.compare import compare  # noqa: E402
+from evalhouse.schema import RUNS, SCORES  # noqa: E402
+from evalhouse.warehouse import connect, lock, open_warehouse  # noqa: E402
 
 CATEGORIES = 10
 

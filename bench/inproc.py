@@ -19,10 +19,10 @@ from typing import Any
 
 def main(warehouse: str, repeats: int, what: str, sql: str = "") -> None:
     t0 = time.perf_counter()
-    from engine.warehouse import connect, open_warehouse
+    from evalhouse.warehouse import connect, open_warehouse
 
     if what == "compare":
-        from engine.compare import compare
+        from evalhouse.compare import compare
 
         def run(con: Any) -> int:
             return compare(con, baseline=["*"], candidate=["*"], by=["category"]).height

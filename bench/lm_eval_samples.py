@@ -72,8 +72,8 @@ def naive(folder: Path) -> tuple[float, int]:
 def main() -> None:
     n_files = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else None
-    from engine.ingest import ingest
-    from engine.warehouse import open_warehouse
+    from evalhouse.ingest import ingest
+    from evalhouse.warehouse import open_warehouse
 
     tmp = Path(tempfile.mkdtemp())
     try:

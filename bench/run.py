@@ -3,7 +3,7 @@
 Usage: python bench/run.py [--quick] [--reps N] [--shapes so8t-results,so8t-tasks,so8t-ab] [--sizes 1000,10000]
 
 Corpora are generated with engine/synth.py into bench/out/corpora/ (git-ignored) and reused when
-their manifest matches. Each step runs as a child process (``python -m cli ...``, the naive
+their manifest matches. Each step runs as a child process (``python -m evalhouse.cli ...``, the naive
 loader, the DuckDB reference); its wall time is taken around the child, and its memory two ways:
 
 - ``peak_mb``: the largest sum of PSS (proportional set size, so pages shared between the ingest
@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import synth  # noqa: E402
+from evalhouse import synth  # noqa: E402
 
 OUT = ROOT / "bench" / "out"  # default --work: corpora and scratch warehouses (git-ignored)
 PY = sys.executable
@@ -143,7 +143,7 @@ def repeat(name: str, corpus: str | None, reps: int, make_cmd: Any, before: Any 
 
 
 def cli(*args: str) -> list[str]:
-    return [PY, "-m", "cli", *args]
+    return [PY, "-m", "evalhouse.cli", *args]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,8 +176,8 @@ def replicate(src: Path, dest: Path, copies: int) -> None:
     """A warehouse holding ``copies`` times the scores of ``src``: its live scores files hard-linked
     under new names into the scores table and committed as one more version (same rows, distinct
     files)."""
-    from engine.commit import Commit
-    from engine.warehouse import lock, open_warehouse
+    from evalhouse.commit import Commit
+    from evalhouse.warehouse import lock, open_warehouse
 
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(src, dest, copy_function=os.link)
@@ -248,7 +248,7 @@ def machine() -> dict[str, Any]:
 
 
 def commands() -> set[str]:
-    from cli import main
+    from evalhouse.cli import main
 
     return set(main.commands)
 

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from engine import tables, versions
-from engine.errors import WarehouseError
-from engine.schema import TABLES
+from evalhouse import tables, versions
+from evalhouse.errors import WarehouseError
+from evalhouse.schema import TABLES
 
 if TYPE_CHECKING:
-    from engine.warehouse import Warehouse
+    from evalhouse.warehouse import Warehouse
 
 PENDING_DIR = ".pending"
 # Tables that hold rows of runs: removing a run removes its rows from each. Children before runs,
@@ -106,7 +106,7 @@ class Commit:
 
     def publish(self) -> versions.Version:
         """Commit every changed table, then publish the warehouse version (the commit point)."""
-        from engine.warehouse import fsync, update_views
+        from evalhouse.warehouse import fsync, update_views
 
         root = self.wh.root
         base = versions.current(root)
@@ -168,7 +168,7 @@ class Commit:
         """
         import duckdb
 
-        from engine.warehouse import file_literal
+        from evalhouse.warehouse import file_literal
 
         files = tables.live_entries(self.wh.root, table, version)
         batches = self._batches_of(column, values)
@@ -216,7 +216,7 @@ class Commit:
             return None
         import duckdb
 
-        from engine.warehouse import table_source
+        from evalhouse.warehouse import table_source
 
         con = duckdb.connect()
         try:

@@ -2,7 +2,7 @@ r"""Text from input files, made safe for where it is written: one function per k
 
 Names (models, categories, tasks, paths) come from files anyone can write. On the way out they
 must not forge lines or hide characters (control and bidi characters are shown escaped everywhere),
-run as HTML or Markdown in a report, or act as formulas in a spreadsheet (see ``engine.tabular``
+run as HTML or Markdown in a report, or act as formulas in a spreadsheet (see ``evalhouse.tabular``
 for CSV and terminal tables). Long names are cut to a bounded length before any layout work, so
 that the time to write a report does not depend on how long a name is.
 

@@ -2,8 +2,8 @@
 
 ``WRITERS`` maps each ``--format`` to a function ``(ExportJob) -> ExportReport``; ``export``
 selects the runs (``-m`` patterns) and calls one. ``parquet`` (the live tables as Parquet folders
-with a data dictionary, for BI tools) lives in ``engine.export_parquet``, ``eee`` (Every Eval
-Ever) in ``engine.export_eee``; each is imported only when it is used, so ``--help`` stays instant.
+with a data dictionary, for BI tools) lives in ``evalhouse.export_parquet``, ``eee`` (Every Eval
+Ever) in ``evalhouse.export_eee``; each is imported only when it is used, so ``--help`` stays instant.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.errors import ExportError
+from evalhouse.errors import ExportError
 
 if TYPE_CHECKING:
     import duckdb
 
-    from engine.warehouse import Warehouse
+    from evalhouse.warehouse import Warehouse
 
 
-# The tables `--format parquet` writes, in order (declared in engine.export_parquet; named here
+# The tables `--format parquet` writes, in order (declared in evalhouse.export_parquet; named here
 # so that the CLI's help needs no data library).
 PARQUET_TABLES = ("runs", "scores", "texts", "metrics", "files", "comparisons")
 
@@ -73,8 +73,8 @@ def export(
         An ExportReport. Raises ExportError when nothing matches, a table is unknown or a file
         cannot be written.
     """
-    from engine.pairs import match_patterns
-    from engine.warehouse import connect
+    from evalhouse.pairs import match_patterns
+    from evalhouse.warehouse import connect
 
     if fmt not in WRITERS:
         raise ExportError(f"unknown export format {fmt!r}; choose from {', '.join(WRITERS)}")
@@ -101,13 +101,13 @@ def export(
 
 
 def _eee(job: ExportJob) -> ExportReport:
-    from engine.export_eee import write_eee
+    from evalhouse.export_eee import write_eee
 
     return write_eee(job.con, job.out, job.run_ids)
 
 
 def _parquet(job: ExportJob) -> ExportReport:
-    from engine.export_parquet import write_parquet
+    from evalhouse.export_parquet import write_parquet
 
     return write_parquet(job)
 

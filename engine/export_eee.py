@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from engine.errors import ExportError
-from engine.export import ExportReport
+from evalhouse.errors import ExportError
+from evalhouse.export import ExportReport
 
 if TYPE_CHECKING:
     import duckdb
@@ -97,8 +97,8 @@ class _Result:
 
 def write_eee(con: duckdb.DuckDBPyConnection, out: Path, run_ids: list[str]) -> ExportReport:
     """Write each run as an Every Eval Ever aggregate JSON (and samples JSONL) under ``out/data``."""
-    from engine.adapters.every_eval_ever import NAME as EEE_ADAPTER
-    from engine.adapters.every_eval_ever import SAMPLES_SUFFIX
+    from evalhouse.adapters.every_eval_ever import NAME as EEE_ADAPTER
+    from evalhouse.adapters.every_eval_ever import SAMPLES_SUFFIX
 
     report = ExportReport(out)
     params = {"runs": run_ids}
@@ -168,7 +168,7 @@ def write_eee(con: duckdb.DuckDBPyConnection, out: Path, run_ids: list[str]) -> 
             aggregate_path = folder / f"{name}.json"
             _replace(aggregate_path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
         except OSError as exc:
-            from engine.warehouse import os_reason
+            from evalhouse.warehouse import os_reason
 
             raise ExportError(f"cannot write {folder}: {os_reason(exc)}") from None
         report.files.append(aggregate_path)

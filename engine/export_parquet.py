@@ -3,7 +3,7 @@
 One folder per table (``OUT/<table>/part-00000.parquet``, zstd, a new part only past ~1 GiB of
 data), readable as a dataset by pyarrow, Polars, DuckDB, Spark or any Parquet reader, and a data
 dictionary of every exported column (``OUT/data_dictionary.json``, ``OUT/DATA_DICTIONARY.md``).
-The tables, their columns, types and meanings all come from ``engine.schema``:
+The tables, their columns, types and meanings all come from ``evalhouse.schema``:
 
 - ``runs``, ``scores``, ``metrics``: the views of the same name (the live rows);
 - ``texts``: the stored texts of the live runs (join ``scores`` on run_id, sample_id);
@@ -41,13 +41,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine import __version__
-from engine.errors import ExportError
-from engine.schema import SCHEMA_VERSION, TABLES, VIEWS, Column, Table
-from engine.warehouse import fsync, os_reason, table_source
+from evalhouse import __version__
+from evalhouse.errors import ExportError
+from evalhouse.schema import SCHEMA_VERSION, TABLES, VIEWS, Column, Table
+from evalhouse.warehouse import fsync, os_reason, table_source
 
 if TYPE_CHECKING:
-    from engine.export import ExportJob, ExportReport
+    from evalhouse.export import ExportJob, ExportReport
 
 MARKER = ".evalhouse-export.json"
 DICTIONARY_JSON = "data_dictionary.json"
@@ -173,7 +173,7 @@ def choose_tables(names: Sequence[str] | None) -> list[Exported]:
 
 def write_parquet(job: ExportJob) -> ExportReport:
     """Write the chosen tables of ``job`` as Parquet folders with a data dictionary, replacing OUT whole."""
-    from engine.export import ExportReport
+    from evalhouse.export import ExportReport
 
     chosen = choose_tables(job.tables)
     out = Path(os.path.abspath(job.out))  # `..` resolved, a symbolic link not followed
@@ -279,7 +279,7 @@ def data_dictionary(entries: Sequence[tuple[Exported, int, list[str]]]) -> dict[
 
 def dictionary_markdown(dictionary: dict[str, Any]) -> str:
     """The data dictionary as Markdown (``DATA_DICTIONARY.md``)."""
-    from engine.tabular import _md_escape  # not render(): it shortens long cells, and meanings can be long
+    from evalhouse.tabular import _md_escape  # not render(): it shortens long cells, and meanings can be long
 
     lines = [
         "# Data dictionary",

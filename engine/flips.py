@@ -1,7 +1,7 @@
 """The items whose score changed between a baseline and a candidate, largest change first.
 
 The list is the ``flips`` view (``sql/22_flips.sql``): every ordered pair of models and every item
-both answered, paired as ``engine.compare`` pairs them (the item key of ``engine.schema.ITEM_KEY``
+both answered, paired as ``evalhouse.compare`` pairs them (the item key of ``evalhouse.schema.ITEM_KEY``
 within a metric, repeated answers averaged per item, items whose content hash changed left out), with
 the question, the expected answer and both responses where the sources have them. For 0/1 scores
 its rows are exactly the discordant items whose counts a comparison row carries (``flips_down`` +
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from engine.errors import AnalysisError
-from engine.pairs import Rule, pairs_from_rules
-from engine.schema import VIEWS
+from evalhouse.errors import AnalysisError
+from evalhouse.pairs import Rule, pairs_from_rules
+from evalhouse.schema import VIEWS
 
 if TYPE_CHECKING:
     import duckdb
@@ -65,7 +65,7 @@ def flips(con: duckdb.DuckDBPyConnection, query: FlipQuery) -> pl.DataFrame:
     """The flipped items of every pair ``query`` names, largest change first within each pair.
 
     Args:
-        con: a connection with the warehouse's views (``engine.warehouse.connect``).
+        con: a connection with the warehouse's views (``evalhouse.warehouse.connect``).
         query: the model patterns and filters.
 
     Returns:

@@ -35,14 +35,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine import adapters, tables, versions
-from engine.adapters.base import RunBuilder, Source, dumps, read_at_most
-from engine.commit import Commit, recover
-from engine.errors import BadResultFile, EvalhouseError, StrictModeRejection, WarehouseError
-from engine.limits import DEFAULT, Limits, nesting
-from engine.schema import FILES, METRICS, RUNS, SCORES, TABLES, TEXTS, Table
-from engine.tabular import terminal_text
-from engine.warehouse import Warehouse, is_disk_full, lock, os_reason
+from evalhouse import adapters, tables, versions
+from evalhouse.adapters.base import RunBuilder, Source, dumps, read_at_most
+from evalhouse.commit import Commit, recover
+from evalhouse.errors import BadResultFile, EvalhouseError, StrictModeRejection, WarehouseError
+from evalhouse.limits import DEFAULT, Limits, nesting
+from evalhouse.schema import FILES, METRICS, RUNS, SCORES, TABLES, TEXTS, Table
+from evalhouse.tabular import terminal_text
+from evalhouse.warehouse import Warehouse, is_disk_full, lock, os_reason
 
 # Extensions read when walking a folder (a file named on the command line is always offered).
 RESULT_SUFFIXES = (".json", ".jsonl", ".csv", ".eval", ".parquet")

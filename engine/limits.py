@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import BadResultFile, EvalhouseError
-from engine.settings import CONFIG_FILE
+from evalhouse.errors import BadResultFile, EvalhouseError
+from evalhouse.settings import CONFIG_FILE
 
 SECTION = "limits"
 

@@ -28,11 +28,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from engine import tables, versions
-from engine.commit import PENDING_DIR, RUN_TABLES, Commit
-from engine.errors import WarehouseError
-from engine.schema import SCHEMA_VERSION, TABLES
-from engine.warehouse import (
+from evalhouse import tables, versions
+from evalhouse.commit import PENDING_DIR, RUN_TABLES, Commit
+from evalhouse.errors import WarehouseError
+from evalhouse.schema import SCHEMA_VERSION, TABLES
+from evalhouse.warehouse import (
     Warehouse,
     create_tables,
     file_literal,
@@ -193,8 +193,8 @@ def _add_columns(wh: Warehouse) -> None:
     import pyarrow.parquet as pq
     from deltalake import Field
 
-    from engine.commit import recover
-    from engine.warehouse import table_source
+    from evalhouse.commit import recover
+    from evalhouse.warehouse import table_source
 
     recover(wh)
     base = versions.current(wh.root)

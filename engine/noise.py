@@ -1,7 +1,7 @@
 """The run-to-run noise floor: how much the same model's mean moves between repeated runs.
 
 A *replicate* is one run of a model, or one epoch of a run that has several (seeds, batch sizes,
-backends, repeated runs, inspect epochs). Items are those of ``engine.schema.ITEM_KEY`` within a
+backends, repeated runs, inspect epochs). Items are those of ``evalhouse.schema.ITEM_KEY`` within a
 metric; an item counts when two or more replicates of the model answered it (and its content hash,
 where the sources give one, is the same in all of them).
 
@@ -22,7 +22,7 @@ Per model, metric and scope (``overall``, each benchmark, each category of a ben
 - ``noise_floor``: ``z(1 - alpha/2) * sqrt(2) * sd_run``, the difference two single runs of the
   model stay within with probability ``1 - alpha`` (assuming a normal mean).
 
-``engine.compare`` puts the baseline's ``sd_run`` beside every difference, scaled to the number of
+``evalhouse.compare`` puts the baseline's ``sd_run`` beside every difference, scaled to the number of
 replicates averaged on each side, and flags differences inside it.
 
 >>> import duckdb; con = duckdb.connect()
@@ -44,10 +44,10 @@ import numpy as np
 import polars as pl
 from scipy import special
 
-from engine.compare.sql import GROUPING_SETS, SCOPE_KEY, UNKNOWN
-from engine.errors import AnalysisError
-from engine.schema import metric_label_sql
-from engine.significance import wilson
+from evalhouse.compare.sql import GROUPING_SETS, SCOPE_KEY, UNKNOWN
+from evalhouse.errors import AnalysisError
+from evalhouse.schema import metric_label_sql
+from evalhouse.significance import wilson
 
 if TYPE_CHECKING:
     import duckdb
@@ -164,7 +164,7 @@ def noise(
     """The noise floor of every model with repeated runs, per metric and scope.
 
     Args:
-        con: a connection with the warehouse's views (``engine.warehouse.connect``).
+        con: a connection with the warehouse's views (``evalhouse.warehouse.connect``).
         models: glob patterns (case-insensitive) of the models to report; default all.
         metric: only this metric (as compare labels it: ``acc`` or ``exact_match,strict-match``).
         alpha: the intervals are at ``1 - alpha``.
@@ -174,7 +174,7 @@ def noise(
         One row per model, metric and scope with :data:`COLUMNS` (``benchmark`` and ``category``
         NULL where the scope has none); no rows for models without two replicates of an item.
     """
-    from engine.pairs import match_patterns
+    from evalhouse.pairs import match_patterns
 
     names = [m for (m,) in con.sql(f"SELECT DISTINCT model FROM {source} ORDER BY 1").fetchall()]
     chosen = match_patterns(names, models) if models else names

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from engine import tables, versions
-from engine.commit import checkpoint, recover
-from engine.errors import EvalhouseError
-from engine.schema import TABLES, TEXTS
+from evalhouse import tables, versions
+from evalhouse.commit import checkpoint, recover
+from evalhouse.errors import EvalhouseError
+from evalhouse.schema import TABLES, TEXTS
 
 if TYPE_CHECKING:
-    from engine.warehouse import Warehouse
+    from evalhouse.warehouse import Warehouse
 
 # How long a replaced file is kept for time travel by default (Delta Lake's own default).
 RETENTION = timedelta(days=7)
@@ -58,7 +58,7 @@ def optimize(wh: Warehouse, *, retention: timedelta = RETENTION, compact: bool =
     from deltalake import WriterProperties
     from deltalake.transaction import CommitProperties
 
-    from engine.warehouse import lock, update_views
+    from evalhouse.warehouse import lock, update_views
 
     report = OptimizeReport()
     root = wh.root

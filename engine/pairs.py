@@ -62,13 +62,13 @@ def pairs_from_rules(names: Sequence[str], rules: Sequence[Rule]) -> list[tuple[
 def precision_rank(quantization: str | None) -> float:
     """How close a quantization is to full precision (higher is closer; none is full precision).
 
-    The bits per weight the label stands for (``engine.modelname.quant_bits``); 0 when it does not
+    The bits per weight the label stands for (``evalhouse.modelname.quant_bits``); 0 when it does not
     say (``gptq``, ``gguf``): ranked last.
 
     >>> [precision_rank(q) for q in (None, "fp16", "q8_0", "q4_k_m", "gptq", "w4a16", "exl2-4.65bpw")]
     [inf, 16.0, 8.0, 4.0, 0.0, 4.0, 4.65]
     """
-    from engine.modelname import quant_bits
+    from evalhouse.modelname import quant_bits
 
     if quantization is None:
         return float("inf")
@@ -84,7 +84,7 @@ def default_pairs(
         names: model names.
         bases: ``{model: (model_base, quantization)}``; parsed from the names when not given.
     """
-    from engine.modelname import split_model
+    from evalhouse.modelname import split_model
 
     info = bases if bases is not None else {n: split_model(n) for n in names}
     by_base: dict[str, list[str]] = {}

@@ -20,7 +20,7 @@ when the observed statistic is near 0 and SciPy's tolerance with it. The p-value
 SciPy's except where SciPy's answer hinges on rounding; there they are those of the fractions the
 data stand for.
 
-Every function returns an :class:`engine.significance.Outcome` of float arrays, one element per
+Every function returns an :class:`evalhouse.significance.Outcome` of float arrays, one element per
 row; rows with no data (or non-finite values) are NaN throughout. Rows of the same size share their
 permutations, and sums are added in an order fixed by the row alone, so a row gets the same result
 alone or in a batch. Memory is bounded by blocks of about a million elements, except that an exact
@@ -39,7 +39,7 @@ from itertools import chain, combinations
 
 import numpy as np
 
-from engine.significance import Outcome
+from evalhouse.significance import Outcome
 
 Array = np.ndarray
 # Yields, for a block of rows, the permutations' data sums (rows x permutations) and how many items

@@ -1,7 +1,7 @@
 """The canonical tables and views of the warehouse, declared once.
 
 Adapters produce exactly these columns, the Parquet writer takes its Arrow schemas from here, and
-README.md's data dictionary is generated from here (``python -m engine.schema``); a test keeps the
+README.md's data dictionary is generated from here (``python -m evalhouse.schema``); a test keeps the
 README and the live views in step with these declarations.
 
 >>> [c.name for c in TABLES["runs"].columns][:3]

@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import AnalysisError
-from engine.pairs import Rule
+from evalhouse.errors import AnalysisError
+from evalhouse.pairs import Rule
 
 CONFIG_FILE = "evalhouse.toml"
 SCOPES = ("overall", "category", "benchmark")

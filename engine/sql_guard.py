@@ -22,9 +22,9 @@ import contextlib
 import re
 from typing import TYPE_CHECKING
 
-from engine import tables
-from engine.errors import EvalhouseError
-from engine.warehouse import Warehouse, sql_literal
+from evalhouse import tables
+from evalhouse.errors import EvalhouseError
+from evalhouse.warehouse import Warehouse, sql_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -45,9 +45,9 @@ def check_read_only(sql: str) -> None:
     """Raise :class:`RefusedStatement` unless every statement of ``sql`` only reads.
 
     >>> check_read_only("SELECT 1; FROM scores; DESCRIBE runs; EXPLAIN SELECT 2")
-    >>> check_read_only("COPY (SELECT 1) TO 'x.csv'")
+    >>> check_read_only("COPY (SELECT 1) TO 'x.csv'")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
-    engine.sql_guard.RefusedStatement: COPY is not run: `evalhouse sql` runs read-only statements only
+    evalhouse.sql_guard.RefusedStatement: COPY is not run: `evalhouse sql` runs read-only statements only
     """
     import duckdb
 
@@ -71,7 +71,7 @@ def lock_down(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
     """Let ``con`` open no file but those under the warehouse's tables, load no extension, and
     lock its configuration (see the module docstring). The views must already be created."""
     folder = str(wh.root / tables.TABLES_DIR) + "/"
-    # Views name files with * ? [ escaped as [*] (engine.warehouse.file_literal): DuckDB checks the
+    # Views name files with * ? [ escaped as [*] (evalhouse.warehouse.file_literal): DuckDB checks the
     # name as written, and then the files it matches.
     escaped = "".join(f"[{c}]" if c in "*?[" else c for c in folder)
     allowed = ", ".join(sql_literal(f) for f in dict.fromkeys((folder, escaped)))

@@ -40,9 +40,9 @@ import numpy as np
 import polars as pl
 from scipy import special
 
-from engine.errors import AnalysisError
-from engine.schema import ITEM_KEY, SCORES, metric_label_sql
-from engine.significance import wilson
+from evalhouse.errors import AnalysisError
+from evalhouse.schema import ITEM_KEY, SCORES, metric_label_sql
+from evalhouse.significance import wilson
 
 if TYPE_CHECKING:
     import duckdb
@@ -125,7 +125,7 @@ def describe(
     """Score statistics with a confidence interval per group of ``by`` keys and metric.
 
     Args:
-        con: a connection from ``engine.warehouse.connect``.
+        con: a connection from ``evalhouse.warehouse.connect``.
         by: grouping keys, any of ``model``, ``category``, ``benchmark`` (``metric`` is always added).
         level: confidence level of the intervals, in (0, 1).
         method: ``auto``, ``t`` or ``wilson`` (see the module docstring).

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.errors import WarehouseError
-from engine.schema import TABLES, TEXTS
+from evalhouse.errors import WarehouseError
+from evalhouse.schema import TABLES, TEXTS
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable

@@ -11,7 +11,7 @@ With the one-sided (1 - alpha) bounds of candidate - baseline, turned so that po
   baseline's run-to-run noise floor (engine/compare/stability.py) is inconclusive, not regressed.
 
 >>> import numpy as np
->>> from engine.settings import Margin
+>>> from evalhouse.settings import Margin
 >>> m, v = verdicts(Margin(0.02, False), np.array([0.8, 0.8, 0.8]), np.array([-0.01, -0.2, -0.1]),
 ...                 np.array([0.02, -0.05, 0.05]), np.array([True] * 3), tested=np.array([True] * 3),
 ...                 partial=np.array([False] * 3))
@@ -25,8 +25,8 @@ import numpy as np
 import polars as pl
 from scipy import special
 
-from engine.settings import Margin, Settings
-from engine.significance import POWER
+from evalhouse.settings import Margin, Settings
+from evalhouse.significance import POWER
 
 VERDICTS = ("pass", "regressed", "inconclusive")
 
@@ -95,7 +95,7 @@ def items_needed(
 
 def gate_lines(frame: pl.DataFrame, settings: Settings) -> list[str]:
     """One line per row (verdict, where, means, the deciding bound against the margin, n), then a tally."""
-    from engine.tabular import _cell
+    from evalhouse.tabular import _cell
 
     lines = []
     for r in frame.iter_rows(named=True):

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import WarehouseError
+from evalhouse.errors import WarehouseError
 
 if TYPE_CHECKING:
-    from engine.warehouse import Warehouse
+    from evalhouse.warehouse import Warehouse
 
 VERSIONS_DIR = "versions"
 VERSION_NAME = re.compile(r"(\d{20})\.json")
@@ -108,7 +108,7 @@ def publish(root: Path, version: Version) -> None:
 
     Raises WarehouseError if that number is taken (another writer committed first).
     """
-    from engine.warehouse import fsync
+    from evalhouse.warehouse import fsync
 
     target = path_of(root, version.number)
     target.parent.mkdir(exist_ok=True)

@@ -34,14 +34,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import tables, versions
-from engine.errors import WarehouseError
-from engine.schema import SCHEMA_VERSION, TABLES
+from evalhouse import tables, versions
+from evalhouse.errors import WarehouseError
+from evalhouse.schema import SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
     import duckdb
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+# The view files: beside the modules in an installed wheel (evalhouse/sql/), beside the engine/
+# folder in the source tree.
+SQL_DIR = next(
+    (
+        p
+        for p in (Path(__file__).resolve().parent / "sql", Path(__file__).resolve().parent.parent / "sql")
+        if p.is_dir()
+    ),
+    Path(__file__).resolve().parent / "sql",
+)
 # The DuckDB shell users install (duckdb-cli 1.5.x) cannot open files in DuckDB 2's default storage
 # format; pinning the storage version keeps the views file readable by both.
 STORAGE_VERSION = "v1.5.0"
@@ -125,17 +134,17 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False, as_of:
             hint="upgrade evalhouse, or run `evalhouse doctor` on the warehouse",
         )
     if version < SCHEMA_VERSION:
-        from engine.migrate import upgrade
+        from evalhouse.migrate import upgrade
 
         upgrade(wh)
     elif meta.get("leftovers"):  # an upgrade killed while deleting the previous layout's folder
-        from engine.migrate import remove_leftovers
+        from evalhouse.migrate import remove_leftovers
 
         remove_leftovers(wh)
     if _pending_work(wh):
         # A writer died: finish its clean-up now if no writer is at work (readers need not wait).
         with contextlib.suppress(OSError, WarehouseError), lock(wh, wait=False):
-            from engine.commit import recover
+            from evalhouse.commit import recover
 
             recover(wh)
     if meta.get("views") != _views_fingerprint(wh):
@@ -148,7 +157,7 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False, as_of:
 
 
 def _pending_work(wh: Warehouse) -> bool:
-    from engine.commit import pending
+    from evalhouse.commit import pending
 
     return bool(pending(wh.root))
 
@@ -184,7 +193,7 @@ def write_meta(wh: Warehouse, meta: dict[str, Any]) -> None:
 
 def create_tables(wh: Warehouse) -> dict[str, int]:
     """Create every stored table that does not exist yet, empty; returns each one's Delta version."""
-    from engine.commit import checkpoint
+    from evalhouse.commit import checkpoint
 
     created = {}
     for name in TABLES:

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.ingest import IngestReport, ingest
-from engine.warehouse import Warehouse, connect
+from evalhouse.ingest import IngestReport, ingest
+from evalhouse.warehouse import Warehouse, connect
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

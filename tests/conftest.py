@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.warehouse import Warehouse, open_warehouse
+from evalhouse.warehouse import Warehouse, open_warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -66,9 +66,9 @@ def put_scores(wh: Warehouse):
     """
     import pyarrow as pa
 
-    from engine.commit import Commit
-    from engine.modelname import split_model
-    from engine.schema import METRICS, RUNS, SCORES
+    from evalhouse.commit import Commit
+    from evalhouse.modelname import split_model
+    from evalhouse.schema import METRICS, RUNS, SCORES
 
     def put(rows: list[dict], metrics: list[dict] | None = None, source: str = "/data/results.json") -> Warehouse:
         batch = Commit(wh, "ingest")

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import BadResultFile
-from engine.ingest import ingest, read_source
-from engine.warehouse import Warehouse, connect
+from evalhouse.errors import BadResultFile
+from evalhouse.ingest import ingest, read_source
+from evalhouse.warehouse import Warehouse, connect
 
 GOOD_ITEM = {
     "model": "m",
@@ -177,7 +177,7 @@ def test_special_files_and_links(wh: Warehouse, tmp_path: Path) -> None:
 
 
 def test_file_vanishing_during_ingest(wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.ingest as ingest_mod
+    import evalhouse.ingest as ingest_mod
 
     path = tmp_path / "gone.json"
     path.write_bytes(GOOD_BYTES)

@@ -30,10 +30,10 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from cli import main
-from engine.export_parquet import sql_type
-from engine.schema import VIEWS
-from engine.warehouse import Warehouse, connect, open_warehouse
+from evalhouse.cli import main
+from evalhouse.export_parquet import sql_type
+from evalhouse.schema import VIEWS
+from evalhouse.warehouse import Warehouse, connect, open_warehouse
 from tests._harness import FIXTURES, load
 
 

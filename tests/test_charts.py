@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine import charts
-from engine.tabular import display_width
+from evalhouse import charts
+from evalhouse.tabular import display_width
 
 
 def datasets(spec: dict[str, Any]) -> list[list[dict[str, Any]]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import main
+from evalhouse.cli import main
 from tests.conftest import FIXTURES, ROOT
 
 
@@ -120,7 +120,7 @@ def test_evalhouse_shell_opens_duckdb_on_the_warehouse(loaded: str, tmp_path: Pa
     _duckdb_cli()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "EVALHOUSE_WAREHOUSE": loaded}
     proc = subprocess.run(
-        [sys.executable, "-m", "cli", "shell"], input="SELECT count(*) AS runs FROM runs;\n",
+        [sys.executable, "-m", "evalhouse.cli", "shell"], input="SELECT count(*) AS runs FROM runs;\n",
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

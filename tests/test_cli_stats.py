@@ -10,8 +10,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine.compare import COLUMNS
+from evalhouse.cli import main
+from evalhouse.compare import COLUMNS
 
 
 def _items(model: str, scores: list[float], category: str) -> list[dict]:
@@ -237,7 +237,7 @@ def test_help_has_an_example(command: str) -> None:
 def test_readme_data_dictionary_is_current() -> None:
     from pathlib import Path
 
-    from engine.schema import data_dictionary
+    from evalhouse.schema import data_dictionary
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     start, end = "<!-- data-dictionary:start -->\n", "<!-- data-dictionary:end -->"

@@ -8,12 +8,12 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from engine import compare as cmp
-from engine.errors import AnalysisError
-from engine.pairs import Rule, default_pairs, pairs_from_rules
-from engine.schema import COMPARISONS, VIEWS
-from engine.settings import load as load_config
-from engine.warehouse import connect, open_warehouse, table_source
+from evalhouse import compare as cmp
+from evalhouse.errors import AnalysisError
+from evalhouse.pairs import Rule, default_pairs, pairs_from_rules
+from evalhouse.schema import COMPARISONS, VIEWS
+from evalhouse.settings import load as load_config
+from evalhouse.warehouse import connect, open_warehouse, table_source
 
 BASE_BIN = [1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1]
 CAND_BIN = [0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 0, 0]
@@ -281,7 +281,7 @@ def test_saved_results_replace_the_previous_analysis(pair_wh) -> None:
 
 def test_views_work_on_a_version_without_the_comparisons_table(pair_wh) -> None:
     wh = pair_wh
-    from engine import versions
+    from evalhouse import versions
 
     current = versions.current(wh.root)
     assert current is not None

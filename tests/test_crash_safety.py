@@ -14,10 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine.commit import pending
-from engine.doctor import check
-from engine.ingest import ingest
-from engine.warehouse import Warehouse, connect, lock, open_warehouse
+from evalhouse.commit import pending
+from evalhouse.doctor import check
+from evalhouse.ingest import ingest
+from evalhouse.warehouse import Warehouse, connect, lock, open_warehouse
 from tests.conftest import ROOT
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -54,7 +54,7 @@ def data_signature(wh: Warehouse) -> tuple[object, ...]:
 
 def start_ingest(corpus: Path, wh: Path, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", "ingest", str(corpus), "-w", str(wh), "-q", *extra],
+        [sys.executable, "-m", "evalhouse.cli", "ingest", str(corpus), "-w", str(wh), "-q", *extra],
         env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
 
@@ -170,7 +170,7 @@ def hook(event, args):
         print("step:", *(a for a in args if a), flush=True)
 
 sys.addaudithook(hook)
-from cli import main
+from evalhouse.cli import main
 main(["ingest", corpus, "-w", root, "-q", "--workers", "2"])
 """
 

@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 from deltalake import DeltaTable
 
-from cli import main
-from engine import tables, versions
-from engine.errors import WarehouseError
-from engine.ingest import ingest
-from engine.optimize import optimize, parse_duration
-from engine.schema import TABLES
-from engine.warehouse import Warehouse, connect, open_warehouse
+from evalhouse import tables, versions
+from evalhouse.cli import main
+from evalhouse.errors import WarehouseError
+from evalhouse.ingest import ingest
+from evalhouse.optimize import optimize, parse_duration
+from evalhouse.schema import TABLES
+from evalhouse.warehouse import Warehouse, connect, open_warehouse
 from tests.conftest import FIXTURES
 
 # A column per table whose values, with the row count, tell the rows apart.
@@ -38,7 +38,7 @@ def view_rows(wh: Warehouse, table: str) -> list[str]:
     con = connect(wh)
     try:
         source = "{{parquet:" + table + "}}"
-        from engine.warehouse import fill_tables
+        from evalhouse.warehouse import fill_tables
 
         sql = fill_tables(wh, f"SELECT {FINGERPRINT[table]} AS k FROM {source} ORDER BY 1")
         return [r[0] for r in con.execute(sql).fetchall()]
@@ -147,16 +147,16 @@ def test_a_warehouse_from_nothing_has_empty_delta_tables(tmp_path: Path) -> None
 
 
 def _interrupt_at(monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
-    """Raise KeyboardInterrupt (Ctrl-C) when a commit reaches ``stage`` (see engine.commit.checkpoint)."""
-    import engine.commit
-    import engine.optimize
+    """Raise KeyboardInterrupt (Ctrl-C) when a commit reaches ``stage`` (see evalhouse.commit.checkpoint)."""
+    import evalhouse.commit
+    import evalhouse.optimize
 
     def checkpoint(at: str, table: str = "") -> None:
         if at == stage:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine.commit, "checkpoint", checkpoint)
-    monkeypatch.setattr(engine.optimize, "checkpoint", checkpoint)
+    monkeypatch.setattr(evalhouse.commit, "checkpoint", checkpoint)
+    monkeypatch.setattr(evalhouse.optimize, "checkpoint", checkpoint)
 
 
 def test_an_interrupt_after_publication_leaves_the_commit_live(

@@ -8,8 +8,8 @@ import shutil
 import threading
 from pathlib import Path
 
-from engine.ingest import ingest, read_source
-from engine.warehouse import Warehouse, connect
+from evalhouse.ingest import ingest, read_source
+from evalhouse.warehouse import Warehouse, connect
 from tests.conftest import FIXTURES
 
 OUT = FIXTURES / "lm_eval" / "out"

@@ -16,14 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine import tables, versions
-from engine.commit import PENDING_DIR, new_batch_id
-from engine.doctor import check, examine, fix
-from engine.errors import WarehouseError
-from engine.ingest import ingest
-from engine.schema import SCHEMA_VERSION
-from engine.warehouse import Warehouse, connect, fill_tables, lock, open_warehouse
+from evalhouse import tables, versions
+from evalhouse.cli import main
+from evalhouse.commit import PENDING_DIR, new_batch_id
+from evalhouse.doctor import check, examine, fix
+from evalhouse.errors import WarehouseError
+from evalhouse.ingest import ingest
+from evalhouse.schema import SCHEMA_VERSION
+from evalhouse.warehouse import Warehouse, connect, fill_tables, lock, open_warehouse
 from tests.conftest import FIXTURES
 
 # Scores with texts (so8t) and aggregate-only metrics (lm-eval 0.3).

@@ -15,10 +15,10 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine.adapters.every_eval_ever import NAME
-from engine.ingest import ingest
-from engine.warehouse import Warehouse, open_warehouse
+from evalhouse.adapters.every_eval_ever import NAME
+from evalhouse.cli import main
+from evalhouse.ingest import ingest
+from evalhouse.warehouse import Warehouse, open_warehouse
 from tests._harness import FIXTURES, load, metrics, rows, samples
 from tests.test_harness_detection import claimants
 

@@ -21,12 +21,12 @@ import pytest
 from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
-import engine.export_parquet as xp
-from cli import main
-from engine.errors import ExportError
-from engine.export import PARQUET_TABLES, export
-from engine.schema import TABLES
-from engine.warehouse import Warehouse, connect, frame, open_warehouse, sql_literal, table_source
+import evalhouse.export_parquet as xp
+from evalhouse.cli import main
+from evalhouse.errors import ExportError
+from evalhouse.export import PARQUET_TABLES, export
+from evalhouse.schema import TABLES
+from evalhouse.warehouse import Warehouse, connect, frame, open_warehouse, sql_literal, table_source
 from tests._harness import FIXTURES, load
 
 KEYS = {  # a unique order for each table, to compare whole tables row by row
@@ -396,7 +396,7 @@ def test_times_keep_their_instant_whatever_the_session_zone(wh: Warehouse, tmp_p
         con.execute("SET TimeZone = 'Asia/Tokyo'")
         return con
 
-    monkeypatch.setattr("engine.warehouse.connect", tokyo)
+    monkeypatch.setattr("evalhouse.warehouse.connect", tokyo)
     export(wh, tmp_path / "o", fmt="parquet", tables=["runs"])
     got = pl.read_parquet(tmp_path / "o" / "runs" / "*.parquet").sort("run_id")
     assert got.schema["ingested_at"] == pl.Datetime("us", "UTC")

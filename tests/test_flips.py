@@ -9,13 +9,13 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine.commit import Commit
-from engine.compare import compare
-from engine.errors import AnalysisError
-from engine.flips import COLUMNS, FlipQuery, flips
-from engine.schema import TEXTS, VIEWS
-from engine.warehouse import Warehouse, connect
+from evalhouse.cli import main
+from evalhouse.commit import Commit
+from evalhouse.compare import compare
+from evalhouse.errors import AnalysisError
+from evalhouse.flips import COLUMNS, FlipQuery, flips
+from evalhouse.schema import TEXTS, VIEWS
+from evalhouse.warehouse import Warehouse, connect
 
 # Two categories of 0/1 items; the planted flips are where the two lists differ.
 BASE = {"algebra": [1, 1, 0, 1, 0, 1, 1, 0, 1, 1], "日本語": [0, 1, 1, 1, 0, 0, 1, 1]}

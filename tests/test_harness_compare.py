@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from cli import main
+from evalhouse.cli import main
 from tests._harness import FIXTURES
 
 

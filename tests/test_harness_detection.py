@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import adapters
-from engine.adapters.base import Source
-from engine.errors import BadResultFile
+from evalhouse import adapters
+from evalhouse.adapters.base import Source
+from evalhouse.errors import BadResultFile
 from tests._harness import FIXTURES
 from tests.test_inspect_ai import make_eval
 from tests.test_lighteval import write_details
@@ -80,7 +80,7 @@ LIGHTEVAL_LAYOUTS = {
     str(p.relative_to(FIXTURES)): "lighteval" for p in sorted((FIXTURES / "lighteval").glob("v*/**/*")) if p.is_file()
 }
 EXPECTED.update(LIGHTEVAL_LAYOUTS)
-# Files a later adapter would also accept; the order of engine.adapters.ADAPTERS gives them to the first.
+# Files a later adapter would also accept; the order of evalhouse.adapters.ADAPTERS gives them to the first.
 # no-scores takes any flat JSON object, so an OpenCompass per-dataset result ({"accuracy": 70.5}) reaches
 # it only if opencompass declines.
 SHARED = {

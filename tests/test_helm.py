@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.ingest import ingest
-from engine.warehouse import Warehouse
+from evalhouse.ingest import ingest
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, SAME, load, metrics, rows, samples
 
 SUITE = FIXTURES / "helm" / "v1"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.adapters.base import higher_is_better
-from engine.adapters.helm import HELM_HIGHER_IS_BETTER, HELM_LOWER_IS_BETTER, helm_higher_is_better
-from engine.warehouse import Warehouse
+from evalhouse.adapters.base import higher_is_better
+from evalhouse.adapters.helm import HELM_HIGHER_IS_BETTER, HELM_LOWER_IS_BETTER, helm_higher_is_better
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, load, metrics, rows, samples
 
 SUITE = FIXTURES / "helm_bbq" / "v1"

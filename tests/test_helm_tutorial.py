@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.adapters.helm import instance_hash, model_from_run_name
-from engine.warehouse import Warehouse
+from evalhouse.adapters.helm import instance_hash, model_from_run_name
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, SAMPLE_COLS, load, metrics, rows
 
 RUN = "mmlu:subject=philosophy,method=multiple_choice_joint,model=openai_gpt2"

@@ -10,11 +10,11 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine.errors import WarehouseError
-from engine.ingest import ingest
-from engine.versions import resolve
-from engine.warehouse import Warehouse, history, open_warehouse
+from evalhouse.cli import main
+from evalhouse.errors import WarehouseError
+from evalhouse.ingest import ingest
+from evalhouse.versions import resolve
+from evalhouse.warehouse import Warehouse, history, open_warehouse
 
 
 def run(*args: str):

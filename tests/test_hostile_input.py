@@ -26,11 +26,11 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-import engine.ingest as ingest_module
-from cli import main
-from engine.ingest import ingest
-from engine.limits import Limits
-from engine.warehouse import Warehouse, connect
+import evalhouse.ingest as ingest_module
+from evalhouse.cli import main
+from evalhouse.ingest import ingest
+from evalhouse.limits import Limits
+from evalhouse.warehouse import Warehouse, connect
 from tests.conftest import FIXTURES, ROOT
 
 GOOD = FIXTURES / "so8t" / "good"
@@ -321,8 +321,8 @@ def test_limits_from_evalhouse_toml(tmp_path: Path) -> None:
 # Peak memory of one hostile file's ingest, in a process of its own (ru_maxrss of that process).
 PEAK_DRIVER = r"""
 import sys, time
-from engine.ingest import ingest
-from engine.warehouse import open_warehouse
+from evalhouse.ingest import ingest
+from evalhouse.warehouse import open_warehouse
 t0 = time.perf_counter()
 report = ingest(open_warehouse(sys.argv[1], create=True), [sys.argv[2]], workers=1)
 (offer,) = report.offers
@@ -415,8 +415,8 @@ def test_a_chmod_000_folder_for_real(wh: Warehouse, tmp_path: Path) -> None:
 @pytest.fixture
 def synth_wh(tmp_path: Path) -> Path:
     """A warehouse of a small synthetic corpus (pairs to compare, repeated runs for noise)."""
-    from engine import synth
-    from engine.warehouse import open_warehouse
+    from evalhouse import synth
+    from evalhouse.warehouse import open_warehouse
 
     synth.generate(tmp_path / "corpus", 12, seed=3)
     ingest(open_warehouse(tmp_path / "wh", create=True), [tmp_path / "corpus"], workers=1)
@@ -451,7 +451,7 @@ def test_a_damaged_parquet_file_is_an_error_line_for_every_reader(synth_wh: Path
 
 
 def test_a_full_disk_during_compare_and_gate(synth_wh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine import tables
+    from evalhouse import tables
 
     def full(*args: Any, **kwargs: Any) -> Any:
         raise OSError(28, "No space left on device")
@@ -674,7 +674,7 @@ def test_sql_unsafe_lifts_it(synth_wh: Path, tmp_path: Path) -> None:
 
 
 def test_the_readme_lists_every_bound() -> None:
-    from engine.limits import describe
+    from evalhouse.limits import describe
 
     readme = (ROOT / "README.md").read_text()
     for name, default, _what in describe():

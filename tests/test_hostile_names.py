@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 from click.testing import CliRunner
 
-from cli import main
-from engine.ingest import ingest
-from engine.schema import TABLES
-from engine.warehouse import Warehouse, connect
+from evalhouse.cli import main
+from evalhouse.ingest import ingest
+from evalhouse.schema import TABLES
+from evalhouse.warehouse import Warehouse, connect
 
 HOSTILE = [
     "../../etc/passwd",

@@ -12,10 +12,10 @@ import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable
 
-from engine.errors import StrictModeRejection
-from engine.ingest import ingest
-from engine.schema import TABLES
-from engine.warehouse import Warehouse, connect, open_warehouse
+from evalhouse.errors import StrictModeRejection
+from evalhouse.ingest import ingest
+from evalhouse.schema import TABLES
+from evalhouse.warehouse import Warehouse, connect, open_warehouse
 
 
 def one(wh: Warehouse, sql: str, params: list | None = None) -> dict:
@@ -208,8 +208,8 @@ def test_strict_writes_nothing(wh: Warehouse, so8t_fixtures: Path) -> None:
 
 
 def test_parallel_ingest_matches_serial(tmp_path: Path, so8t_fixtures: Path) -> None:
-    from engine import ingest as ingest_mod
-    from engine.warehouse import open_warehouse
+    from evalhouse import ingest as ingest_mod
+    from evalhouse.warehouse import open_warehouse
 
     many = tmp_path / "many"
     many.mkdir()
@@ -231,7 +231,7 @@ def test_the_hash_is_of_the_bytes_parsed(wh: Warehouse, so8t_fixtures: Path, mon
     """A file rewritten between the hash pass and the parse is stored under its new content's hash."""
     import hashlib
 
-    from engine import ingest as ingest_module
+    from evalhouse import ingest as ingest_module
 
     path = so8t_fixtures / "good" / "tiny-model_q8_0_results.json"
     real = hashlib.sha256(path.read_bytes()).hexdigest()

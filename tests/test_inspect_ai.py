@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import BadResultFile
-from engine.ingest import read_source
-from engine.warehouse import Warehouse
+from evalhouse.errors import BadResultFile
+from evalhouse.ingest import read_source
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, SAME, load, metrics, rows, samples
 
 GOOD = FIXTURES / "inspect" / "good"

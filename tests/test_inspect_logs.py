@@ -26,10 +26,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine.adapters.inspect_ai import item_hash
-from engine.errors import BadResultFile
-from engine.ingest import read_source
-from engine.warehouse import Warehouse
+from evalhouse.adapters.inspect_ai import item_hash
+from evalhouse.errors import BadResultFile
+from evalhouse.ingest import read_source
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, SAME, load, metrics, rows, samples
 from tests.test_lighteval_layouts import claimants
 

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.adapters.base import dumps, question_key
-from engine.errors import BadResultFile
-from engine.ingest import read_source
-from engine.warehouse import Warehouse
+from evalhouse.adapters.base import dumps, question_key
+from evalhouse.errors import BadResultFile
+from evalhouse.ingest import read_source
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, load, metrics, rows, samples
 
 RESULTS = FIXTURES / "lighteval" / "results" / "openai" / "gpt2" / "results_2024-05-01T12-00-00.000000.json"

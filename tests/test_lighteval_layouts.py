@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import adapters
-from engine.adapters.base import Source, dumps, question_key
-from engine.errors import BadResultFile
-from engine.warehouse import Warehouse
+from evalhouse import adapters
+from evalhouse.adapters.base import Source, dumps, question_key
+from evalhouse.errors import BadResultFile
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, SAME, load, metrics, rows, samples
 
 V13, V10, V07 = FIXTURES / "lighteval" / "v0.13", FIXTURES / "lighteval" / "v0.10", FIXTURES / "lighteval" / "v0.7-str"
@@ -235,7 +235,7 @@ def test_str_cast_cells_nan_is_missing_and_a_non_literal_is_rejected(tmp_path: P
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from engine.ingest import read_source
+    from evalhouse.ingest import read_source
 
     folder = tmp_path / "details" / "m" / T07A
     folder.mkdir(parents=True)

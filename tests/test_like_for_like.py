@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from engine import charts
-from engine.ingest import ingest
-from engine.report.like_for_like import like_for_like
-from engine.significance import wilson
-from engine.stats import describe
-from engine.warehouse import connect
+from evalhouse import charts
+from evalhouse.ingest import ingest
+from evalhouse.report.like_for_like import like_for_like
+from evalhouse.significance import wilson
+from evalhouse.stats import describe
+from evalhouse.warehouse import connect
 
 
 def item_rows(model: str, scores: dict[int, float], benchmark: str | None = "X", **extra) -> list[dict]:

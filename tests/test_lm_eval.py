@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.adapters.base import Source
-from engine.errors import BadResultFile
-from engine.ingest import ingest, read_source
-from engine.warehouse import Warehouse
+from evalhouse.adapters.base import Source
+from evalhouse.errors import BadResultFile
+from evalhouse.ingest import ingest, read_source
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, load, metrics, rows, samples
 
 OUT = FIXTURES / "lm_eval" / "out"
@@ -229,7 +229,7 @@ def test_samples_read_the_results_file_written_with_them(tmp_path: Path) -> None
 
 
 def test_detect_looks_at_content_not_the_name(tmp_path: Path) -> None:
-    from engine.adapters import lm_eval_samples
+    from evalhouse.adapters import lm_eval_samples
 
     path = _write(tmp_path, "samples_t_2024-01-01T00-00-00.jsonl", '{"model": "m", "item_id": "1", "score": 1}\n')
     assert not lm_eval_samples.detect(Source(path, Path(path).read_bytes(), ""))

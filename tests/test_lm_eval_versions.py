@@ -43,12 +43,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine.adapters.base import Source
-from engine.adapters.lm_eval_results import model_of
-from engine.errors import BadResultFile
-from engine.ingest import ingest, read_source
-from engine.warehouse import Warehouse
+from evalhouse.adapters.base import Source
+from evalhouse.adapters.lm_eval_results import model_of
+from evalhouse.cli import main
+from evalhouse.errors import BadResultFile
+from evalhouse.ingest import ingest, read_source
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, load, metrics, rows, samples
 
 LM = FIXTURES / "lm_eval"
@@ -508,7 +508,7 @@ def test_v03_gpt_neox_config_names_no_model(wh: Warehouse) -> None:
     """gpt-neox's evaluate.py writes its training config as model_args: every checkpoint would be `neox`."""
     path = next((LM / "v0_3_neox").glob("*.json"))
     source = Source(str(path), path.read_bytes(), "")
-    from engine.adapters import lm_eval_v03
+    from evalhouse.adapters import lm_eval_v03
 
     assert lm_eval_v03.detect(source)
     report = ingest(wh, [path], workers=1)
@@ -525,9 +525,9 @@ def test_changed_docs_of_one_task_pair_only_where_unchanged(tmp_path: Path) -> N
     import orjson
     from click.testing import CliRunner
 
-    from cli import main
-    from engine.ingest import ingest
-    from engine.warehouse import open_warehouse
+    from evalhouse.cli import main
+    from evalhouse.ingest import ingest
+    from evalhouse.warehouse import open_warehouse
 
     src = next((FIXTURES / "lm_eval" / "v0_4_12").iterdir())
     base, cand = tmp_path / "base", tmp_path / "cand"

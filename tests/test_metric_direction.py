@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from engine.adapters.base import higher_is_better
-from engine.errors import AnalysisError
-from engine.settings import load
+from evalhouse.adapters.base import higher_is_better
+from evalhouse.errors import AnalysisError
+from evalhouse.settings import load
 
 HIGHER = ["acc", "acc_norm", "exact_match", "answer_accuracy", "correct_answer", "answer_f1", "f1", "bleu",
           "rouge_l", "pass@1", "answered", "lowercase_match", "terse_score", "tercet_acc", "powerful",

@@ -19,14 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import engine.commit
-import engine.migrate
-from engine import versions
-from engine.commit import Commit
-from engine.errors import WarehouseError
-from engine.migrate import remove_leftovers, upgrade
-from engine.schema import SCHEMA_VERSION, TABLES
-from engine.warehouse import Warehouse, connect, file_literal, open_warehouse, read_meta, table_source
+import evalhouse.commit
+import evalhouse.migrate
+from evalhouse import versions
+from evalhouse.commit import Commit
+from evalhouse.errors import WarehouseError
+from evalhouse.migrate import remove_leftovers, upgrade
+from evalhouse.schema import SCHEMA_VERSION, TABLES
+from evalhouse.warehouse import Warehouse, connect, file_literal, open_warehouse, read_meta, table_source
 
 OLD_TABLES = (*TABLES, "retired")
 RETIRED_SCHEMA = pa.schema([("run_id", pa.string()), ("reason", pa.string()), ("batch_id", pa.string())])
@@ -355,8 +355,8 @@ def test_two_processes_open_it_at_once(old: OldWarehouse) -> None:
 
 def test_big_tables_are_written_in_several_files(old: OldWarehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     want = expected(old)
-    monkeypatch.setattr(engine.migrate, "BATCH_ROWS", 2)
-    monkeypatch.setattr(engine.migrate, "FILE_ROWS", 4)
+    monkeypatch.setattr(evalhouse.migrate, "BATCH_ROWS", 2)
+    monkeypatch.setattr(evalhouse.migrate, "FILE_ROWS", 4)
     wh = open_warehouse(old.root)
     assert_migrated(wh, want)
     sizes = [pq.read_metadata(f).num_rows for f in wh.table_files("scores")]
@@ -403,8 +403,8 @@ def test_killed_inside_the_commit(old: OldWarehouse, monkeypatch: pytest.MonkeyP
             raise Killed
 
     with monkeypatch.context() as m:
-        m.setattr(engine.commit, "checkpoint", checkpoint)
-        m.setattr(engine.commit, "recover", lambda wh: [])  # a killed process undoes nothing
+        m.setattr(evalhouse.commit, "checkpoint", checkpoint)
+        m.setattr(evalhouse.commit, "recover", lambda wh: [])  # a killed process undoes nothing
         with pytest.raises(Killed):
             open_warehouse(old.root)
     assert json.loads((old.root / "evalhouse.json").read_text())["schema_version"] == 2
@@ -420,7 +420,7 @@ def test_killed_after_publishing_before_the_commit_point(old: OldWarehouse, monk
         raise Killed
 
     with monkeypatch.context() as m:
-        m.setattr(engine.migrate, "write_meta", write_meta)
+        m.setattr(evalhouse.migrate, "write_meta", write_meta)
         with pytest.raises(Killed):
             open_warehouse(old.root)
     assert [v.kind for v in versions.history(old.root.resolve())] == ["create", "migrate"]
@@ -438,7 +438,7 @@ def test_killed_after_the_commit_point(old: OldWarehouse, monkeypatch: pytest.Mo
         raise Killed
 
     with monkeypatch.context() as m:
-        m.setattr(engine.migrate, "_remove_leftovers", partly_removed)
+        m.setattr(evalhouse.migrate, "_remove_leftovers", partly_removed)
         with pytest.raises(Killed):
             open_warehouse(old.root)
     assert read_meta(Warehouse(old.root))["leftovers"] == ["data"] and (old.root / "data").is_dir()
@@ -464,7 +464,7 @@ def test_disk_full_leaves_the_old_warehouse(old: OldWarehouse, monkeypatch: pyte
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with monkeypatch.context() as m:
-        m.setattr(engine.migrate.tables, "write_file", write_file)
+        m.setattr(evalhouse.migrate.tables, "write_file", write_file)
         with pytest.raises(WarehouseError) as caught:
             open_warehouse(old.root)
     assert (
@@ -529,7 +529,7 @@ def assert_schema_4(wh: Warehouse, analyses: list[str]) -> None:
 
 
 def test_schema_3_gets_the_new_comparison_columns(tmp_path: Path) -> None:
-    from engine.compare import compare, save
+    from evalhouse.compare import compare, save
 
     wh = build_schema_3(tmp_path / "wh", [CMP1, CMP2])
     wh = open_warehouse(wh.root)
@@ -568,8 +568,8 @@ def test_schema_3_upgrade_killed_is_done_again(tmp_path: Path, monkeypatch: pyte
             raise Killed
 
     with monkeypatch.context() as m:
-        m.setattr(engine.commit, "checkpoint", checkpoint)
-        m.setattr(engine.commit, "recover", lambda wh: [])
+        m.setattr(evalhouse.commit, "checkpoint", checkpoint)
+        m.setattr(evalhouse.commit, "recover", lambda wh: [])
         with pytest.raises(Killed):
             open_warehouse(wh.root)
     assert read_meta(wh)["schema_version"] == 3

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.modelname import normalise_quantization, quant_bits, split_model
-from engine.pairs import precision_rank
+from evalhouse.modelname import normalise_quantization, quant_bits, split_model
+from evalhouse.pairs import precision_rank
 
 # Real names (Hugging Face Hub repos and files, Ollama tags) -> (model_base, quantization).
 HUB = [
@@ -128,7 +128,7 @@ def test_names_without_quantization_are_untouched(name: str) -> None:
 
 
 def test_precision_rank_orders_the_labels() -> None:
-    # engine.pairs.precision_rank reads the label's first number: wider first, bit-less formats last.
+    # evalhouse.pairs.precision_rank reads the label's first number: wider first, bit-less formats last.
     ranked = ["fp32", "fp16", "bf16", "fp8-dynamic", "int8", "q8_0", "w8a8", "bnb-8bit", "gptq-8bit", "q6_k",
               "q5_k_m", "q4_k_m", "iq4_xs", "int4", "gptq-4bit", "awq-4bit", "bnb-4bit", "nf4", "w4a16", "mlx-4bit",
               "int3", "iq2_xs", "iq1_s", "gptq", "awq", "gguf", "mlx"]  # fmt: skip

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.adapters.base import RunBuilder
-from engine.names import (
+from evalhouse.adapters.base import RunBuilder
+from evalhouse.names import (
     BBH_SUBTASKS,
     BENCHMARK_NAMES,
     BENCHMARKS,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 from click.testing import CliRunner
 
-from cli import main
-from engine.ingest import ingest
-from engine.names import canonical
-from engine.warehouse import Warehouse, connect
+from evalhouse.cli import main
+from evalhouse.ingest import ingest
+from evalhouse.names import canonical
+from evalhouse.warehouse import Warehouse, connect
 from tests.conftest import FIXTURES
 
 

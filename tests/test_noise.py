@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from cli import main
-from engine import noise as noise_module
-from engine.compare import compare
-from engine.noise import for_scope, noise
-from engine.warehouse import connect
+from evalhouse import noise as noise_module
+from evalhouse.cli import main
+from evalhouse.compare import compare
+from evalhouse.noise import for_scope, noise
+from evalhouse.warehouse import connect
 
 
 def _one(frame, **keys) -> dict:

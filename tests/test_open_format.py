@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine.errors import BadResultFile
-from engine.ingest import read_source
-from engine.schema import OPEN_FORMAT, SCORES, TEXTS, open_format_doc
-from engine.warehouse import Warehouse
+from evalhouse.cli import main
+from evalhouse.errors import BadResultFile
+from evalhouse.ingest import read_source
+from evalhouse.schema import OPEN_FORMAT, SCORES, TEXTS, open_format_doc
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, load, rows, samples
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from engine.ingest import ingest
-from engine.warehouse import Warehouse
+from evalhouse.ingest import ingest
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, load, metrics, rows
 
 

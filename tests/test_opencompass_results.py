@@ -10,10 +10,10 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from engine.adapters import opencompass
-from engine.adapters.base import Source
-from engine.ingest import ingest
-from engine.warehouse import Warehouse
+from evalhouse.adapters import opencompass
+from evalhouse.adapters.base import Source
+from evalhouse.ingest import ingest
+from evalhouse.warehouse import Warehouse
 from tests._harness import FIXTURES, SAME, load, metrics, rows, samples
 
 OUT = FIXTURES / "opencompass" / "outputs" / "default"
@@ -122,8 +122,8 @@ def test_a_bare_nan_is_missing(tmp_path: Path) -> None:
 
 def test_bare_nan_result_file_reaches_opencompass_through_ingest(tmp_path, wh) -> None:
     """A strict-JSON adapter refusing the bytes during detection does not stop the tolerant one."""
-    from engine.ingest import ingest
-    from engine.warehouse import connect
+    from evalhouse.ingest import ingest
+    from evalhouse.warehouse import connect
 
     folder = tmp_path / "outputs" / "default" / "20240601_120000" / "results" / "m-7b"
     folder.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""engine.permutation against SciPy's permutation_test, brute force over shifts and hand-checked cases."""
+"""evalhouse.permutation against SciPy's permutation_test, brute force over shifts and hand-checked cases."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from engine import permutation as perm
-from engine import significance as sig
+from evalhouse import permutation as perm
+from evalhouse import significance as sig
 
 RNG = np.random.default_rng(20250611)
 UNIT = (np.array(-1.0), np.array(1.0))  # limits of a difference of [0, 1] scores

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from scipy import stats
 from statsmodels.stats.power import NormalIndPower, TTestPower
 
-from cli import main
-from engine.errors import AnalysisError
-from engine.power import (
+from evalhouse.cli import main
+from evalhouse.errors import AnalysisError
+from evalhouse.power import (
     Plan,
     PowerQuery,
     Variance,
@@ -25,7 +25,7 @@ from engine.power import (
     t_items,
     t_power,
 )
-from engine.warehouse import connect
+from evalhouse.warehouse import connect
 
 
 @pytest.mark.parametrize(("delta", "var", "alpha"), [(0.02, 0.2, 0.05), (0.05, 0.09, 0.05), (0.1, 0.5, 0.01),

@@ -14,13 +14,13 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine.compare import compare
-from engine.ingest import ingest
-from engine.report import DEFAULT_MARGIN, ReportResult, build_report
-from engine.settings import Settings, merge
-from engine.stats import describe
-from engine.warehouse import connect, open_warehouse
+from evalhouse.cli import main
+from evalhouse.compare import compare
+from evalhouse.ingest import ingest
+from evalhouse.report import DEFAULT_MARGIN, ReportResult, build_report
+from evalhouse.settings import Settings, merge
+from evalhouse.stats import describe
+from evalhouse.warehouse import connect, open_warehouse
 
 BASE, WORSE, SAME, ODD = "ベース", "ベース-q4km", "ベース-q8_0", "odd|<b>name</b>"
 CATEGORIES = ("math", "日本語", "logic")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.report import build_report
-from engine.synth import generate
-from engine.warehouse import open_warehouse
+from evalhouse.report import build_report
+from evalhouse.synth import generate
+from evalhouse.warehouse import open_warehouse
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = [
@@ -27,7 +27,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("browser")
     generate(root / "corpus", 40, seed=0)
-    from engine.ingest import ingest
+    from evalhouse.ingest import ingest
 
     wh = open_warehouse(root / "wh", create=True)
     ingest(wh, [root / "corpus"], workers=1)

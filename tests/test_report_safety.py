@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from markdown_it import MarkdownIt
 
-from engine.report import build_report
+from evalhouse.report import build_report
 
 HOSTILE = [
     "<img src=x onerror=alert(1)>",

@@ -13,9 +13,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine.ingest import ingest
-from engine.warehouse import Warehouse, connect, open_warehouse
+from evalhouse.cli import main
+from evalhouse.ingest import ingest
+from evalhouse.warehouse import Warehouse, connect, open_warehouse
 from tests.conftest import FIXTURES
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from engine.schema import TABLES, VIEWS, data_dictionary
-from engine.warehouse import Warehouse, apply_views, connect, view_sql
+from evalhouse.schema import TABLES, VIEWS, data_dictionary
+from evalhouse.warehouse import Warehouse, apply_views, connect, view_sql
 from tests.conftest import ROOT
 
 
@@ -13,7 +13,7 @@ def test_readme_data_dictionary_is_generated_from_schema() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     m = re.search(r"<!-- data-dictionary:start -->\n(.*)<!-- data-dictionary:end -->", readme, re.S)
     assert m, "README.md lacks the data-dictionary markers"
-    assert m.group(1) == data_dictionary(), "README.md is stale: run `python -m engine.schema`"
+    assert m.group(1) == data_dictionary(), "README.md is stale: run `python -m evalhouse.schema`"
 
 
 def test_every_view_has_the_declared_columns(wh: Warehouse) -> None:

@@ -1,4 +1,4 @@
-"""Every test, interval and correction of engine.significance against SciPy, statsmodels or hand-computed values.
+"""Every test, interval and correction of evalhouse.significance against SciPy, statsmodels or hand-computed values.
 
 Besides the references, the principle of the module is checked on many random rows: an interval of a
 difference leaves out 0 exactly when p < alpha (away from exact ties), and intervals of proportions
@@ -15,7 +15,7 @@ from scipy import optimize, stats
 from statsmodels.stats import proportion as sm_proportion
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from engine import significance as sig
+from evalhouse import significance as sig
 
 RNG = np.random.default_rng(20250301)
 

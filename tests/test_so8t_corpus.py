@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.ingest import ingest
-from engine.warehouse import Warehouse, connect
+from evalhouse.ingest import ingest
+from evalhouse.warehouse import Warehouse, connect
 
 # Published per-model figures (corpus README): mean to 3 decimals, n.
 PUBLISHED = {

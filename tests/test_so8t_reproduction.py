@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from cli import main
-from engine.ingest import ingest
-from engine.warehouse import connect, open_warehouse
+from evalhouse.cli import main
+from evalhouse.ingest import ingest
+from evalhouse.warehouse import connect, open_warehouse
 from tests.conftest import SO8T
 
 PAIRING = ["-b", "model-a", "-b", "model_a", "-b", "modela", "-b", "modela-q4km", "-c", "aegis*", "-c", "agiasi*"]

@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine import synth
-from engine.adapters import so8t_results
-from engine.adapters.base import RunBuilder, Source, parse_time
+from evalhouse import synth
+from evalhouse.adapters import so8t_results
+from evalhouse.adapters.base import RunBuilder, Source, parse_time
 from tests.conftest import FIXTURES, SO8T
 
 

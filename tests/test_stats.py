@@ -10,10 +10,10 @@ import pytest
 from scipy import special, stats
 from statsmodels.stats.proportion import proportion_confint
 
-from engine.errors import AnalysisError
-from engine.schema import SCORES
-from engine.stats import add_intervals, clustered_sem, describe, logit_t_interval, t_interval
-from engine.warehouse import connect
+from evalhouse.errors import AnalysisError
+from evalhouse.schema import SCORES
+from evalhouse.stats import add_intervals, clustered_sem, describe, logit_t_interval, t_interval
+from evalhouse.warehouse import connect
 
 CONT = [0.2, 0.5, 0.9, 0.4, 0.75]
 BIN = [1, 0, 0, 1, 1, 1, 0]

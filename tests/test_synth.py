@@ -11,11 +11,11 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine import synth
-from engine.compare import compare
-from engine.ingest import ingest
-from engine.warehouse import Warehouse, connect, open_warehouse
+from evalhouse import synth
+from evalhouse.cli import main
+from evalhouse.compare import compare
+from evalhouse.ingest import ingest
+from evalhouse.warehouse import Warehouse, connect, open_warehouse
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -155,7 +155,7 @@ def test_score_means_show_the_planted_effects(corpus: tuple[Path, Warehouse]) ->
 
 
 def test_compare_recovers_the_planted_effects(corpus: tuple[Path, Warehouse]) -> None:
-    """engine.compare on every planted pair, by category: planted changes found, nothing else."""
+    """evalhouse.compare on every planted pair, by category: planted changes found, nothing else."""
     _root, wh = corpus
     pairs = synth.planted_pairs(3)
     kind = {(b, c): k for b, c, k in pairs}
@@ -192,7 +192,7 @@ def test_compare_recovers_the_planted_effects(corpus: tuple[Path, Warehouse]) ->
 
 def test_noise_recovers_the_planted_run_to_run_spread(corpus: tuple[Path, Warehouse]) -> None:
     """Each base model ran every benchmark 5 times: `noise` finds the spread synth planted."""
-    from engine.noise import for_scope, noise
+    from evalhouse.noise import for_scope, noise
 
     _root, wh = corpus
     bases = list(synth.FAMILIES[: synth.families_for(300)])

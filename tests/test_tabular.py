@@ -13,16 +13,16 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine import tabular
-from engine.ingest import ingest
-from engine.tabular import csv_cell, csv_safe, render, shorten, table_width
-from engine.warehouse import open_warehouse
+from evalhouse import tabular
+from evalhouse.cli import main
+from evalhouse.ingest import ingest
+from evalhouse.tabular import csv_cell, csv_safe, render, shorten, table_width
+from evalhouse.warehouse import open_warehouse
 from tests.conftest import FIXTURES
 
 
 def width(text: str) -> int:
-    """Terminal columns, computed here independently of engine.tabular."""
+    """Terminal columns, computed here independently of evalhouse.tabular."""
     return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 

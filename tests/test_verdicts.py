@@ -12,8 +12,8 @@ from scipy import stats
 from statsmodels.stats import proportion
 from statsmodels.stats.power import TTestPower
 
-from cli import main
-from engine.adapters.base import higher_is_better
+from evalhouse.adapters.base import higher_is_better
+from evalhouse.cli import main
 
 
 def _items(model: str, scores, *, prefix: str = "q", epochs: int = 1, **extra) -> list[dict]:
@@ -475,7 +475,7 @@ def test_model_aliases_and_bases_from_evalhouse_toml(put_scores, tmp_path) -> No
 def test_differing_run_settings_are_named(put_scores) -> None:
     import json as _json
 
-    from engine.warehouse import connect as _connect
+    from evalhouse.warehouse import connect as _connect
 
     wh = put_scores(_items("base", [1, 0, 1]) + _items("cand", [1, 1, 0]))
     con = _connect(wh)
@@ -484,8 +484,8 @@ def test_differing_run_settings_are_named(put_scores) -> None:
     # Runs written by put_scores have no metadata; add settings as an adapter would, in a new batch.
     import pyarrow as pa
 
-    from engine.commit import Commit
-    from engine.schema import RUNS
+    from evalhouse.commit import Commit
+    from evalhouse.schema import RUNS
 
     batch = Commit(wh, "ingest")
     settings = {"base": {"n_shot": 5, "harness": "0.4.2"}, "cand": {"n_shot": 0, "harness": "0.4.2"}}

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine import compare as cmp
-from engine import versions
-from engine.doctor import check, fix
-from engine.errors import WarehouseError
-from engine.ingest import ingest
-from engine.optimize import optimize
-from engine.schema import VIEWS
-from engine.warehouse import Warehouse, connect, file_literal, lock, open_warehouse, views_are_current
+from evalhouse import compare as cmp
+from evalhouse import versions
+from evalhouse.cli import main
+from evalhouse.doctor import check, fix
+from evalhouse.errors import WarehouseError
+from evalhouse.ingest import ingest
+from evalhouse.optimize import optimize
+from evalhouse.schema import VIEWS
+from evalhouse.warehouse import Warehouse, connect, file_literal, lock, open_warehouse, views_are_current
 from tests.conftest import FIXTURES
 
 SO8T = FIXTURES / "so8t" / "good"

@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from engine.ingest import ingest
-from engine.warehouse import Warehouse, connect, frame
+from evalhouse.ingest import ingest
+from evalhouse.warehouse import Warehouse, connect, frame
 
 
 def _frame(wh: Warehouse, sql: str) -> pl.DataFrame:

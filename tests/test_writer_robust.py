@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from engine import synth, versions
-from engine.commit import pending
-from engine.doctor import check
-from engine.ingest import _worker_pool, ingest
-from engine.warehouse import (
+from evalhouse import synth, versions
+from evalhouse.cli import main
+from evalhouse.commit import pending
+from evalhouse.doctor import check
+from evalhouse.ingest import _worker_pool, ingest
+from evalhouse.warehouse import (
     META_TMP_GLOB,
     VIEW_TMP_GLOB,
     Warehouse,
@@ -77,7 +77,7 @@ def counted(table, where, *args, **kwargs):
     hook("pyarrow.write", (str(where),))
     return write_table(table, where, *args, **kwargs)
 pq.write_table = counted
-from cli import main
+from evalhouse.cli import main
 main(["ingest", corpus, "-w", root, "-q", "--workers", "1"])
 """
 
@@ -186,7 +186,7 @@ def test_killing_the_ingest_alone_leaves_no_worker_and_no_lock(corpus: Path, tmp
     ingest(clean, [corpus], workers=2)
     target = open_warehouse(tmp_path / "wh", create=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "ingest", str(corpus), "-w", str(target.root), "-q", "--workers", "2"],
+        [sys.executable, "-m", "evalhouse.cli", "ingest", str(corpus), "-w", str(target.root), "-q", "--workers", "2"],
         env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
@@ -207,7 +207,7 @@ def test_killing_the_ingest_alone_leaves_no_worker_and_no_lock(corpus: Path, tmp
             proc.wait(timeout=30)
     assert signature(target)[:3] == signature(open_warehouse(tmp_path / "empty", create=True))[:3]
     again = subprocess.run(
-        [sys.executable, "-m", "cli", "ingest", str(corpus), "-w", str(target.root), "-q", "--no-wait"],
+        [sys.executable, "-m", "evalhouse.cli", "ingest", str(corpus), "-w", str(target.root), "-q", "--no-wait"],
         env=ENV, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr

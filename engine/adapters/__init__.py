@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from engine.adapters import (
+from evalhouse.adapters import (
     every_eval_ever,
     helm,
     inspect_ai,

@@ -22,11 +22,11 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from engine.errors import BadResultFile
-from engine.limits import DEFAULT, Limits, json_values
-from engine.modelname import split_model
-from engine.names import OWN_NAMES_HARNESSES, canonical_row
-from engine.schema import SCORES, TEXTS
+from evalhouse.errors import BadResultFile
+from evalhouse.limits import DEFAULT, Limits, json_values
+from evalhouse.modelname import split_model
+from evalhouse.names import OWN_NAMES_HARNESSES, canonical_row
+from evalhouse.schema import SCORES, TEXTS
 
 # A CSV field may be as long as its file (bounded by Limits.file_bytes): the csv module's own limit,
 # 128 KB, rejected a long model answer. The setting is the process's; raising it harms no reader.
@@ -102,7 +102,7 @@ def parse_json(data: bytes, path: str, field: str, limits: Limits = DEFAULT) -> 
     {'a': [1, 2]}
     >>> parse_json(b'[1, 2, 3]', "f.json", "(file)", Limits(json_values=2))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    engine.errors.BadResultFile: f.json: (file): 3 JSON values, over the limit of 2 ([limits] json_values ...)
+    evalhouse.errors.BadResultFile: f.json: (file): 3 JSON values, over the limit of 2 ([limits] json_values ...)
     """
     check_json_values(data, path, field, limits)
     try:
@@ -145,7 +145,7 @@ class Source:
         >>> s = Source("a.eval", b"", "", Limits(unpacked_bytes=100))
         >>> s.unpack(60, "header.json"); s.unpack(60, "samples/1.json")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        engine.errors.BadResultFile: a.eval: samples/1.json: 120 bytes after decompression, over the limit of 100 ...
+        evalhouse.errors.BadResultFile: a.eval: samples/1.json: 120 bytes after decompression, over the limit of 100 ...
         """
         self.unpacked += nbytes
         if self.unpacked > self.limits.unpacked_bytes:
@@ -405,7 +405,7 @@ def dumps(value: Any) -> str:
 class RunBuilder:
     """Collects one run's rows column by column (cheaper than a dict per row).
 
-    Every row's benchmark and category are made canonical here (``engine.names.canonical_row``:
+    Every row's benchmark and category are made canonical here (``evalhouse.names.canonical_row``:
     ``hendrycksTest-anatomy`` is mmlu/anatomy whatever the adapter), the source's spelling kept in
     ``task``; a harness in ``OWN_NAMES_HARNESSES`` keeps its names as given.
     """

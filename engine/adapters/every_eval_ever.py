@@ -40,8 +40,8 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.base import RunBuilder, Source, dumps, obj, parse_time, require
-from engine.errors import BadResultFile
+from evalhouse.adapters.base import RunBuilder, Source, dumps, obj, parse_time, require
+from evalhouse.errors import BadResultFile
 
 NAME = "every-eval-ever"
 SAMPLES_SUFFIX = "_samples.jsonl"

@@ -40,8 +40,8 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.base import RunBuilder, Source, dumps, higher_is_better, obj, require, to_score, to_value
-from engine.errors import BadResultFile
+from evalhouse.adapters.base import RunBuilder, Source, dumps, higher_is_better, obj, require, to_score, to_value
+from evalhouse.errors import BadResultFile
 
 NAME = "helm"
 HARNESS = "helm"

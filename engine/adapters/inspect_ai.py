@@ -54,8 +54,8 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.base import RunBuilder, Source, dumps, obj, opt_str, parse_time, require, to_value
-from engine.errors import BadResultFile
+from evalhouse.adapters.base import RunBuilder, Source, dumps, obj, opt_str, parse_time, require, to_value
+from evalhouse.errors import BadResultFile
 
 NAME = "inspect-ai"
 HARNESS = "inspect_ai"

@@ -38,8 +38,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from engine.adapters.base import RunBuilder, Source, dumps, obj, parse_time, question_key, require, to_value
-from engine.errors import BadResultFile
+from evalhouse.adapters.base import RunBuilder, Source, dumps, obj, parse_time, question_key, require, to_value
+from evalhouse.errors import BadResultFile
 
 NAME = "lighteval"
 HARNESS = "lighteval"

@@ -41,8 +41,8 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.base import RunBuilder, Source, obj, parse_time, require, to_value
-from engine.errors import BadResultFile
+from evalhouse.adapters.base import RunBuilder, Source, obj, parse_time, require, to_value
+from evalhouse.errors import BadResultFile
 
 NAME = "lm-eval"
 HARNESS = "lm-evaluation-harness"
@@ -456,6 +456,6 @@ def read(source: Source) -> list[RunBuilder]:
     if "samples" not in doc:
         return [run]
     # Imported here: lm_eval_samples builds on this module.
-    from engine.adapters.lm_eval_samples import inline_samples
+    from evalhouse.adapters.lm_eval_samples import inline_samples
 
     return [run, *inline_samples(doc, run, path)]

@@ -37,8 +37,8 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.base import RunBuilder, Source, dumps, require, to_value
-from engine.adapters.lm_eval_results import (
+from evalhouse.adapters.base import RunBuilder, Source, dumps, require, to_value
+from evalhouse.adapters.lm_eval_results import (
     HARNESS,
     MODEL_KEYS,
     TIME_RE,
@@ -48,7 +48,7 @@ from engine.adapters.lm_eval_results import (
     run_settings,
     sibling_results,
 )
-from engine.errors import BadResultFile
+from evalhouse.errors import BadResultFile
 
 NAME = "lm-eval-samples"
 

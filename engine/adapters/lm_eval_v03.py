@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.adapters.base import RunBuilder, Source, require
-from engine.adapters.lm_eval_results import _V04_KEYS, HARNESS, model_of, run_settings
+from evalhouse.adapters.base import RunBuilder, Source, require
+from evalhouse.adapters.lm_eval_results import _V04_KEYS, HARNESS, model_of, run_settings
 
 NAME = "lm-eval-0.3"
 

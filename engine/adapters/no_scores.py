@@ -6,7 +6,7 @@ it is recorded as not-results rather than rejected as an unknown shape.
 
 from __future__ import annotations
 
-from engine.adapters.base import RunBuilder, Source
+from evalhouse.adapters.base import RunBuilder, Source
 
 NAME = "no-scores"
 

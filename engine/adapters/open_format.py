@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.base import RunBuilder, Source, dumps, parse_time, require, to_score
-from engine.errors import BadResultFile
-from engine.limits import nesting
-from engine.schema import OPEN_FORMAT, OPEN_FORMAT_NAME
+from evalhouse.adapters.base import RunBuilder, Source, dumps, parse_time, require, to_score
+from evalhouse.errors import BadResultFile
+from evalhouse.limits import nesting
+from evalhouse.schema import OPEN_FORMAT, OPEN_FORMAT_NAME
 
 NAME = OPEN_FORMAT_NAME
 

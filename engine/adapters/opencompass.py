@@ -42,8 +42,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from engine.adapters.base import RunBuilder, Source, dumps, require, to_value
-from engine.errors import BadResultFile
+from evalhouse.adapters.base import RunBuilder, Source, dumps, require, to_value
+from evalhouse.errors import BadResultFile
 
 NAME = "opencompass"
 HARNESS = "opencompass"

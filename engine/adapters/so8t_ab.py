@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.adapters.base import (
+from evalhouse.adapters.base import (
     RunBuilder,
     Source,
     dumps,

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from engine.adapters.base import (
+from evalhouse.adapters.base import (
     RunBuilder,
     Source,
     opt_str,

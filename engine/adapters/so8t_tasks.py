@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from engine.adapters.base import (
+from evalhouse.adapters.base import (
     RunBuilder,
     Source,
     opt_str,
@@ -16,7 +16,7 @@ from engine.adapters.base import (
     scalar_attributes,
     to_float_or_none,
 )
-from engine.modelname import split_model
+from evalhouse.modelname import split_model
 
 NAME = "so8t-tasks"
 

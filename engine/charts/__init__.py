@@ -7,7 +7,7 @@ interactive page), ``common`` (sizes, titles, styles, capping, label truncation,
 names of all four are importable from here.
 """
 
-from engine.charts.common import (
+from evalhouse.charts.common import (
     CLASS_COLOURS,
     CLASSES,
     LABEL_LIMIT,
@@ -22,15 +22,15 @@ from engine.charts.common import (
     split_comparable,
     with_labels,
 )
-from engine.charts.comparison import (
+from evalhouse.charts.comparison import (
     baseline_vs_candidate,
     colour_limit,
     degradation,
     difference,
     relative_change_heatmap,
 )
-from engine.charts.models import category_heatmap, distribution, mean_by_model, quantization
-from engine.charts.render import register_fonts, render, to_png, to_spec, to_svg
+from evalhouse.charts.models import category_heatmap, distribution, mean_by_model, quantization
+from evalhouse.charts.render import register_fonts, render, to_png, to_spec, to_svg
 
 __all__ = [
     "CLASSES",

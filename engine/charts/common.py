@@ -14,7 +14,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from engine.tabular import display_width, shorten
+from evalhouse.tabular import display_width, shorten
 
 # The report's HTML column is 1100 px: a chart is about this wide, labels and legend included.
 WIDTH = 1000

@@ -1,4 +1,4 @@
-"""Charts of comparisons (``engine.compare`` rows): the difference per pair, baseline against
+"""Charts of comparisons (``evalhouse.compare`` rows): the difference per pair, baseline against
 candidate per category, and the relative change per category and pair.
 
 A comparison is already like for like (paired on the items both models answered). What these
@@ -15,7 +15,7 @@ import altair as alt
 import numpy as np
 import polars as pl
 
-from engine.charts.common import (
+from evalhouse.charts.common import (
     CLASS_SCALE,
     CLASSES,
     LABEL_LIMIT,

@@ -1,7 +1,7 @@
 """Charts of models side by side: mean per model, score distributions, model x category, quantization.
 
 Each builder takes a Polars frame and returns an Altair chart. Frames with a ``benchmark`` column
-(``engine.report.like_for_like``: every model of a benchmark on the same items) are drawn one panel
+(``evalhouse.report.like_for_like``: every model of a benchmark on the same items) are drawn one panel
 per benchmark, so a mean is only ever set beside means over the same items; ``basis`` says which
 items in the subtitle. Every builder sorts and caps what it draws (keeping the best and the worst
 rows, and saying so) so that a chart stays readable at 5 models and at 80.
@@ -22,7 +22,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from engine.charts.common import (
+from evalhouse.charts.common import (
     NAME_WIDTH,
     STEP,
     TEXT_COLOUR,
@@ -38,7 +38,7 @@ from engine.charts.common import (
     title,
     with_labels,
 )
-from engine.pairs import precision_rank
+from evalhouse.pairs import precision_rank
 
 MODEL_TIP = alt.Tooltip("model_full:N", title="model")
 VALUE_PX = 100  # the value and n written beside each bar

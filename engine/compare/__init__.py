@@ -8,7 +8,7 @@ minimum detectable difference (README, "Statistics and comparisons").
 
 The rules that keep the verdicts honest:
 
-- The item is the unit: repeated answers to an item are averaged first (``engine.compare.sql``).
+- The item is the unit: repeated answers to an item are averaged first (``evalhouse.compare.sql``).
 - Like for like: paired tests run on the shared items. When those cover less than ``overlap`` of
   either side, the row says ``partial overlap`` and carries the unpaired result on all items beside
   it; the gate never passes such a row.
@@ -36,20 +36,20 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from engine.compare import sql as q
-from engine.compare.families import LARGE_N, run_tests
-from engine.compare.rows import add_unshared, assemble
-from engine.compare.run_settings import settings_differences
-from engine.errors import AnalysisError
-from engine.pairs import Rule, default_pairs, pairs_from_rules
-from engine.schema import _COMPARISON_COLUMNS, _STABILITY_COLUMNS
-from engine.settings import Settings, merge
-from engine.stats import quiet
+from evalhouse.compare import sql as q
+from evalhouse.compare.families import LARGE_N, run_tests
+from evalhouse.compare.rows import add_unshared, assemble
+from evalhouse.compare.run_settings import settings_differences
+from evalhouse.errors import AnalysisError
+from evalhouse.pairs import Rule, default_pairs, pairs_from_rules
+from evalhouse.schema import _COMPARISON_COLUMNS, _STABILITY_COLUMNS
+from evalhouse.settings import Settings, merge
+from evalhouse.stats import quiet
 
 if TYPE_CHECKING:
     import duckdb
 
-    from engine.warehouse import Warehouse
+    from evalhouse.warehouse import Warehouse
 
 __all__ = ["COLUMNS", "KEEP_ANALYSES", "LARGE_N", "assemble", "compare", "run_tests", "save"]
 
@@ -69,18 +69,18 @@ def compare(
     """Compare candidates with baselines; one row per pair, metric and scope.
 
     Args:
-        con: a connection from ``engine.warehouse.connect``.
-        settings: the analysis (``engine.settings``); ``options`` (any of its fields: ``baseline``,
+        con: a connection from ``evalhouse.warehouse.connect``.
+        settings: the analysis (``evalhouse.settings``); ``options`` (any of its fields: ``baseline``,
             ``candidate``, ``by``, ``test``, ``adjust``, ``alpha``, ``margin``, ``overlap``, ``cluster``,
             ``exclude_sources``, ...) are merged over it. With no pair rule or pattern, every variant
-            is paired with its base model (``engine.pairs.default_pairs``).
+            is paired with its base model (``evalhouse.pairs.default_pairs``).
         pairs: exact (baseline, candidate) model names; replaces every pattern when given.
         default_by: scopes besides ``overall`` when the settings name none.
 
     Returns:
         A frame with the columns of ``COLUMNS`` (see README, "Comparisons").
     """
-    from engine.noise import noise_sql  # engine.noise reads this package's SQL: imported here, not above
+    from evalhouse.noise import noise_sql  # evalhouse.noise reads this package's SQL: imported here, not above
 
     s = merge(settings or Settings(), **options)
     if s.cluster is not None and s.cluster not in q.CLUSTER_LEVELS:
@@ -163,7 +163,7 @@ def _models(con: duckdb.DuckDBPyConnection, s: Settings) -> pl.DataFrame:
     The base comes from ``[models.bases]`` where it names one, else from the name (as ingest
     parsed it).
     """
-    from engine.modelname import split_model
+    from evalhouse.modelname import split_model
 
     names = sorted({s.canonical(m) for (m,) in con.sql("SELECT model FROM models").fetchall()})
     parsed = [split_model(n) for n in names]
@@ -236,9 +236,9 @@ def save(wh: Warehouse, frame: pl.DataFrame) -> str:
     ``category_comparisons`` views show only the newest analysis, so a new compare replaces the
     previous results.
     """
-    from engine.commit import Commit, recover
-    from engine.schema import COMPARISONS
-    from engine.warehouse import lock, table_source
+    from evalhouse.commit import Commit, recover
+    from evalhouse.schema import COMPARISONS
+    from evalhouse.warehouse import lock, table_source
 
     with lock(wh):
         recover(wh)

@@ -7,14 +7,14 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from engine import permutation as perm
-from engine import significance as sig
-from engine.compare.arrays import LARGE_N, PAIRED_TESTS, RESAMPLED_TESTS, flag, num, text
-from engine.compare.notes import notes
-from engine.compare.stability import flip_columns, items_to_decide, noise_columns
-from engine.errors import AnalysisError
-from engine.settings import SCOPES, Settings
-from engine.verdict import items_needed, verdicts
+from evalhouse import permutation as perm
+from evalhouse import significance as sig
+from evalhouse.compare.arrays import LARGE_N, PAIRED_TESTS, RESAMPLED_TESTS, flag, num, text
+from evalhouse.compare.notes import notes
+from evalhouse.compare.stability import flip_columns, items_to_decide, noise_columns
+from evalhouse.errors import AnalysisError
+from evalhouse.settings import SCOPES, Settings
+from evalhouse.verdict import items_needed, verdicts
 
 # Variance below this share of the squared scale is rounding dust (0.1 - 0.2 + 0.1), not spread.
 _DUST = 1e-12

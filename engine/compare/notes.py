@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from engine.compare.arrays import LARGE_N, PAIRED_TESTS, RESAMPLED_TESTS, flag, num, text
-from engine.settings import Settings
+from evalhouse.compare.arrays import LARGE_N, PAIRED_TESTS, RESAMPLED_TESTS, flag, num, text
+from evalhouse.settings import Settings
 
 
 def notes(rows: pl.DataFrame, a: dict[str, np.ndarray], chosen: np.ndarray, usable: np.ndarray,
@@ -15,7 +15,7 @@ def notes(rows: pl.DataFrame, a: dict[str, np.ndarray], chosen: np.ndarray, usab
     """Why each row was computed as it was, in words (what matters to read it right), and what the
     test alone does not say: answers that flipped, a difference inside the baseline's run-to-run
     noise, the items that would decide a row that is not significant (``extra``: the columns of
-    ``engine.compare.stability``, and ``needed``)."""
+    ``evalhouse.compare.stability``, and ``needed``)."""
     scope, key, bench, parts = text(rows, "scope"), text(rows, "key"), text(rows, "bench"), num(rows, "parts")
     why_untested = text(rows, "why_untested")
     repeated = flag(rows, "repeated")

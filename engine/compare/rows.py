@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from engine.compare import sql as q
+from evalhouse.compare import sql as q
 
 # What a row is about: the metric, the scope, its key (category or benchmark) and the benchmark a
 # category belongs to. A key may be NULL (a NULL category), and NULL matches NULL here.
@@ -35,7 +35,7 @@ def assemble(
 
     Returns one row per (pair, metric, scope, key) that both models have scores for (or, failing
     that, reported aggregates for), with the columns :func:`run_tests` reads; ``noise`` (the sums of
-    ``engine.noise.noise_sql`` for the baselines) adds the baseline's run-to-run variance of the mean.
+    ``evalhouse.noise.noise_sql`` for the baselines) adds the baseline's run-to-run variance of the mean.
     """
     keep = ["n", "n_items", "mean", "var", "successes", "binary", "n_answers", "hib", "unit_range", "items_hash"]
     rows = _join(pair_frame.join(_side(items, "baseline", "_b", keep), on="baseline"),
@@ -47,7 +47,7 @@ def assemble(
         rows = _join(rows, changed, ["pair_id", *KEY], how="left")
     rows = rows.with_columns(pl.col("n_changed").fill_null(0) if "n_changed" in rows.columns
                              else pl.lit(0, dtype=pl.Int64).alias("n_changed"))  # fmt: skip
-    if noise is not None:  # the baseline's run-to-run noise in each scope (engine.noise), where it has some
+    if noise is not None:  # the baseline's run-to-run noise in each scope (evalhouse.noise), where it has some
         baseline_noise = noise.select(pl.col("model").alias("baseline"), *KEY, pl.col("var_run").alias("noise_var"),
                                       pl.col("n_runs").alias("noise_runs"))  # fmt: skip
         rows = _join(rows, baseline_noise, ["baseline", *KEY], how="left")

@@ -1,4 +1,4 @@
-"""The SQL behind ``engine.compare``: sufficient statistics per model, pair, metric and scope.
+"""The SQL behind ``evalhouse.compare``: sufficient statistics per model, pair, metric and scope.
 
 The unit of analysis is the item (benchmark, category, task, item_id, filter): a model's repeated
 answers to one item (epochs, repeated runs) are averaged first, so that n counts items and five
@@ -18,7 +18,7 @@ pairs, ``_eh_pairs`` (pair_id, baseline, candidate).
 
 from __future__ import annotations
 
-from engine.schema import metric_label_sql
+from evalhouse.schema import metric_label_sql
 
 UNKNOWN = "unknown"
 # Columns compare can cluster on: levels of the item hierarchy below the benchmark.

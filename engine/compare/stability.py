@@ -6,7 +6,7 @@ and the items that would decide a row the test could not.
   test; ``flip_rate`` is their share of the paired items, with its Wilson interval at the row's
   level. "Accuracy unchanged, 12 % of answers flipped" shows here.
 - **Noise floor**: ``noise_sd`` is the baseline's run-to-run standard deviation of the mean in the
-  row's scope (``engine.noise``), where it ran the items more than once. Each side's mean averages
+  row's scope (``evalhouse.noise``), where it ran the items more than once. Each side's mean averages
   ``k`` answers per item, so the difference two such analyses of the *baseline against itself*
   stay within with probability ``1 - alpha`` is ``noise_floor = z(1 - alpha/2) * noise_sd *
   sqrt(1/k_baseline + 1/k_candidate)``; ``within_noise`` flags differences no larger.
@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from engine.significance import POWER, wilson
+from evalhouse.significance import POWER, wilson
 
 Arrays = dict[str, np.ndarray]
 
@@ -57,7 +57,7 @@ def noise_columns(a: Arrays, diff: np.ndarray, alpha: np.ndarray) -> Arrays:
     (0.0554, [1.0, nan])
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        # As engine.noise: a variance of rounding dust (identical runs) is none.
+        # As evalhouse.noise: a variance of rounding dust (identical runs) is none.
         sd = np.where(
             a["noise_var"] > 1e-12, np.sqrt(np.maximum(a["noise_var"], 0)), np.where(a["noise_var"] >= 0, 0, np.nan)
         )

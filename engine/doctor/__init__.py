@@ -5,7 +5,7 @@ at). It checks evalhouse.json, the warehouse versions, every table's Delta log a
 newest warehouse version names and every live file against that log (present, its size, its rows),
 files no Delta version lists, commits a dead writer left unfinished, and the views file.
 
-``fix`` finishes or undoes unfinished commits (engine.commit.recover), moves files no Delta version
+``fix`` finishes or undoes unfinished commits (evalhouse.commit.recover), moves files no Delta version
 lists to ``quarantine/<table>/``, removes temporary leftovers, rewrites the views file, and repairs
 lost files: a live file that is missing or damaged is dropped from its table in one commit (kind
 ``repair``) that also withdraws every run whose rows it may have held, from all run tables, and
@@ -19,10 +19,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engine.doctor.checks import QUARANTINE, VERSION_TMP_GLOB, Finding, LostFile, Report, _scan, quarantine_path
-from engine.doctor.log import DELTA_LOG
-from engine.doctor.repair import fix
-from engine.warehouse import Warehouse
+from evalhouse.doctor.checks import QUARANTINE, VERSION_TMP_GLOB, Finding, LostFile, Report, _scan, quarantine_path
+from evalhouse.doctor.log import DELTA_LOG
+from evalhouse.doctor.repair import fix
+from evalhouse.warehouse import Warehouse
 
 __all__ = [
     "DELTA_LOG",
@@ -41,7 +41,7 @@ __all__ = [
 def check(root: str | os.PathLike[str]) -> list[Finding]:
     """Everything wrong with the warehouse at ``root`` (an empty list when it is healthy).
 
-    >>> import tempfile; from engine.warehouse import open_warehouse
+    >>> import tempfile; from evalhouse.warehouse import open_warehouse
     >>> check(open_warehouse(tempfile.mkdtemp() + "/w", create=True).root)
     []
     """
@@ -51,7 +51,7 @@ def check(root: str | os.PathLike[str]) -> list[Finding]:
 def examine(root: str | os.PathLike[str]) -> Report:
     """:func:`check`'s findings, with informational notes (live rows per table and the like).
 
-    >>> import tempfile; from engine.warehouse import open_warehouse
+    >>> import tempfile; from evalhouse.warehouse import open_warehouse
     >>> [str(n) for n in examine(open_warehouse(tempfile.mkdtemp() + "/w", create=True).root).notes][:1]
     ['info: runs: 0 live row(s) in 0 file(s)']
     """

@@ -12,13 +12,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine import tables, versions
-from engine.commit import PENDING_DIR, pending
-from engine.doctor.log import _TableLog
-from engine.doctor.meta import damaged
-from engine.errors import WarehouseError
-from engine.schema import SCHEMA_VERSION, TABLES
-from engine.warehouse import (
+from evalhouse import tables, versions
+from evalhouse.commit import PENDING_DIR, pending
+from evalhouse.doctor.log import _TableLog
+from evalhouse.doctor.meta import damaged
+from evalhouse.errors import WarehouseError
+from evalhouse.schema import SCHEMA_VERSION, TABLES
+from evalhouse.warehouse import (
     LAYOUT,
     META_TMP_GLOB,
     VIEW_TMP_GLOB,
@@ -294,7 +294,7 @@ def _check_leftovers(wh: Warehouse, scan: _Scan, meta: dict[str, Any]) -> None:
     )
     for tmp in scan.temp:
         scan.warning(f"{tmp}: a temporary file left by an interrupted process (`evalhouse doctor --fix` removes it)")
-    from engine.migrate import LEFTOVERS
+    from evalhouse.migrate import LEFTOVERS
 
     leftovers = set(meta.get(LEFTOVERS) or [])
     known = {*LAYOUT, QUARANTINE}

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote
 
-from engine import tables
+from evalhouse import tables
 
 DELTA_LOG = "_delta_log"
 _LOG_NAME = re.compile(r"(\d{20})\.json")

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from engine import tables, versions
-from engine.errors import WarehouseError
-from engine.schema import SCHEMA_VERSION, TABLES
-from engine.warehouse import Warehouse, lock, read_meta, write_meta
+from evalhouse import tables, versions
+from evalhouse.errors import WarehouseError
+from evalhouse.schema import SCHEMA_VERSION, TABLES
+from evalhouse.warehouse import Warehouse, lock, read_meta, write_meta
 
 # The first schema of Delta tables (engine/migrate.py's DELTA_SCHEMA): later ones only add columns.
 DELTA_SCHEMA = 3

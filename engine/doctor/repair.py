@@ -16,13 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from engine import tables, versions
-from engine.commit import COMMIT_ORDER, RUN_TABLES, Commit, recover
-from engine.doctor.checks import LostFile, _scan, quarantine_path
-from engine.doctor.meta import damaged, rebuild
-from engine.errors import WarehouseError
-from engine.schema import FILES, SCHEMA_VERSION, TABLES
-from engine.warehouse import Warehouse, fsync, lock, read_meta, views_are_current, write_views_db
+from evalhouse import tables, versions
+from evalhouse.commit import COMMIT_ORDER, RUN_TABLES, Commit, recover
+from evalhouse.doctor.checks import LostFile, _scan, quarantine_path
+from evalhouse.doctor.meta import damaged, rebuild
+from evalhouse.errors import WarehouseError
+from evalhouse.schema import FILES, SCHEMA_VERSION, TABLES
+from evalhouse.warehouse import Warehouse, fsync, lock, read_meta, views_are_current, write_views_db
 
 
 def fix(root: str | os.PathLike[str]) -> list[str]:
@@ -36,10 +36,10 @@ def fix(root: str | os.PathLike[str]) -> list[str]:
     done: list[str] = rebuild(wh) if damaged(wh) else []
     if _needs_opening(wh):
         # An unfinished creation, an older schema: opening finishes or upgrades it, or says why not.
-        from engine.warehouse import open_warehouse
+        from evalhouse.warehouse import open_warehouse
 
         open_warehouse(wh.root)
-    from engine.migrate import LEFTOVERS, remove_leftovers
+    from evalhouse.migrate import LEFTOVERS, remove_leftovers
 
     listed = [wh.root / name for name in read_meta(wh).get(LEFTOVERS) or []]
     if listed:
@@ -161,7 +161,7 @@ def _affected(
     offers: dict[str, dict[str, Any]],
 ) -> tuple[set[str], set[str]]:
     """The runs to withdraw (of ``batches``; None: all) and the source files to read again."""
-    from engine.ingest import content_key
+    from evalhouse.ingest import content_key
 
     runs = _read_live(wh, base, "runs", ["run_id", "batch_id", "source_path", "source_sha256"], skip)
     hit = [batches is None or b in batches for b in runs["batch_id"]]
@@ -209,7 +209,7 @@ def _conform(data: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def _latest_offers(wh: Warehouse, base: versions.Version, skip: set[tuple[str, str]]) -> dict[str, dict[str, Any]]:
-    """Each path's latest ledger row that read it (as engine.ingest.LedgerState decides).
+    """Each path's latest ledger row that read it (as evalhouse.ingest.LedgerState decides).
 
     Delta lists live files in no particular order: rows are ordered by batch id, which sorts by time.
     """

@@ -12,7 +12,7 @@ model's within-item variance (of one answer around its item's conditional mean) 
 correlation of the two models' conditional means: the more two models agree item by item, the
 fewer items a difference needs; more answers per item shrink only the within-item part.
 
-Modules: ``design`` (the power of the tests ``engine.compare`` runs, and solving a design from
+Modules: ``design`` (the power of the tests ``evalhouse.compare`` runs, and solving a design from
 variance components), ``observed`` (the components a warehouse shows for a pair, or assumed; the
 ``evalhouse power`` rows).
 
@@ -21,8 +21,18 @@ variance components), ``observed`` (the components a warehouse shows for a pair,
 ('paired', 285, 0.801)
 """
 
-from engine.power.design import MAX_ITEMS, Plan, Result, Variance, mcnemar_items, mcnemar_power, solve, t_items, t_power
-from engine.power.observed import COLUMNS, Observed, PowerQuery, assume, observe, plan_rows, power
+from evalhouse.power.design import (
+    MAX_ITEMS,
+    Plan,
+    Result,
+    Variance,
+    mcnemar_items,
+    mcnemar_power,
+    solve,
+    t_items,
+    t_power,
+)
+from evalhouse.power.observed import COLUMNS, Observed, PowerQuery, assume, observe, plan_rows, power
 
 __all__ = [
     "COLUMNS", "MAX_ITEMS", "Observed", "Plan", "PowerQuery", "Result", "Variance", "assume", "mcnemar_items",

@@ -1,5 +1,5 @@
-"""Solving a design: the power of the test ``engine.compare`` would run, the items it needs for a
-difference, or the difference some items detect, from the variance components of ``engine.power``.
+"""Solving a design: the power of the test ``evalhouse.compare`` would run, the items it needs for a
+difference, or the difference some items detect, from the variance components of ``evalhouse.power``.
 
 The exact McNemar test for 0/1 scores with one answer per item (power summed over the binomial
 number of discordant items), the paired t-test otherwise (noncentral t, as statsmodels'
@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import special
 
-from engine.errors import AnalysisError
-from engine.significance import POWER, t_mde
-from engine.significance.mcnemar import _power as _binomial_power
-from engine.significance.mcnemar import _rejection_bound
+from evalhouse.errors import AnalysisError
+from evalhouse.significance import POWER, t_mde
+from evalhouse.significance.mcnemar import _power as _binomial_power
+from evalhouse.significance.mcnemar import _rejection_bound
 
 # Largest design searched: beyond it a difference is out of reach of any benchmark.
 MAX_ITEMS = 10**8
@@ -124,7 +124,7 @@ def mcnemar_power(n: int, discordant: float, delta: float, alpha: float) -> floa
 
     The discordant count is ``Bin(n, discordant)``; given ``m`` of them, those the candidate wins
     are ``Bin(m, (discordant + delta) / (2 discordant))``, and the test rejects as
-    ``engine.significance.mcnemar_exact`` does. ``discordant`` is at least ``|delta|``.
+    ``evalhouse.significance.mcnemar_exact`` does. ``discordant`` is at least ``|delta|``.
 
     >>> round(mcnemar_power(200, 0.2, 0.1, 0.05), 4)
     0.8753

@@ -1,7 +1,7 @@
 """What a warehouse says about a pair: the variance components of its shared items, or assumed ones,
 and the rows of ``evalhouse power``.
 
-Per metric, the items both models answered (paired as ``engine.compare`` pairs them, repeated
+Per metric, the items both models answered (paired as ``evalhouse.compare`` pairs them, repeated
 answers averaged). ``sigma^2`` is the mean within-item sample variance of the items answered more
 than once (unknown with one answer per item, then taken as 0: more answers are assumed not to
 help, which never understates the items needed), and ``omega^2`` the variance of the per-item
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from engine.errors import AnalysisError
-from engine.power.design import Plan, Variance, solve
-from engine.schema import metric_label_sql
+from evalhouse.errors import AnalysisError
+from evalhouse.power.design import Plan, Variance, solve
+from evalhouse.schema import metric_label_sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -213,7 +213,7 @@ def power(con: duckdb.DuckDBPyConnection | None, query: PowerQuery, plan: Plan) 
     """
     if not query.baseline and not query.candidate:
         return frame(plan_rows(None, None, assume(None, query.sd, query.rho), plan))
-    from engine.flips import model_pairs
+    from evalhouse.flips import model_pairs
 
     if con is None:
         raise AnalysisError("a warehouse is needed to plan for named models")

@@ -25,19 +25,19 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from engine import __version__, charts
-from engine.errors import EvalhouseError, ReportError
-from engine.report import models as model_sections
-from engine.report.blocks import Block, Code, Figure, Heading, Para
-from engine.report.render import to_html, to_markdown
-from engine.report.sections import comparison_blocks, notes_blocks, provenance_blocks
-from engine.report.verdict import verdict_blocks
-from engine.settings import Margin, Settings
+from evalhouse import __version__, charts
+from evalhouse.errors import EvalhouseError, ReportError
+from evalhouse.report import models as model_sections
+from evalhouse.report.blocks import Block, Code, Figure, Heading, Para
+from evalhouse.report.render import to_html, to_markdown
+from evalhouse.report.sections import comparison_blocks, notes_blocks, provenance_blocks
+from evalhouse.report.verdict import verdict_blocks
+from evalhouse.settings import Margin, Settings
 
 if TYPE_CHECKING:
     import duckdb
 
-    from engine.warehouse import Warehouse
+    from evalhouse.warehouse import Warehouse
 
 # What `--output` may name: the Markdown (with PNGs), the static HTML, the interactive HTML.
 OUTPUTS = ("md", "html", "interactive")
@@ -59,21 +59,21 @@ class ReportResult:
 
 
 def describe_frame(con: duckdb.DuckDBPyConnection, by: list[str]) -> pl.DataFrame:
-    """``engine.stats.describe`` with 95 % intervals (t, or Wilson for 0/1 scores)."""
-    from engine.stats import describe
+    """``evalhouse.stats.describe`` with 95 % intervals (t, or Wilson for 0/1 scores)."""
+    from evalhouse.stats import describe
 
     return describe(con, by, level=0.95, method="auto")
 
 
 def compare_frame(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[pl.DataFrame | None, str]:
-    """``engine.compare.compare`` overall, per category and per benchmark (unless the settings name
+    """``evalhouse.compare.compare`` overall, per category and per benchmark (unless the settings name
     scopes).
 
     Returns:
         The comparison, or None and why when no pair was asked for and none was found (asking for
         pairs that do not exist raises).
     """
-    from engine.compare import compare
+    from evalhouse.compare import compare
 
     try:
         return compare(con, settings, default_by=["category", "benchmark"]), ""
@@ -100,14 +100,14 @@ def build_report(
         outputs: Any of ``md`` (Markdown + PNG), ``html`` (one static file), ``interactive`` (one
             file with live charts; works offline).
         metric: Metric the charts show (default: the one with the most scores).
-        settings: The comparison's settings (``engine.settings``; default: every variant against its
+        settings: The comparison's settings (``evalhouse.settings``; default: every variant against its
             base model; without a margin, the verdicts use 1 % of the baseline mean).
 
     Returns:
         The paths written.
     """
-    from engine.settings import merge
-    from engine.warehouse import connect
+    from evalhouse.settings import merge
+    from evalhouse.warehouse import connect
 
     unknown = [o for o in outputs if o not in OUTPUTS]
     if unknown or not outputs:
@@ -217,7 +217,7 @@ def _primary_metric(by_model: pl.DataFrame) -> str:
 
 
 def _write_data(folder: Path, tables: dict[str, pl.DataFrame]) -> list[Path]:
-    from engine.tabular import csv_safe
+    from evalhouse.tabular import csv_safe
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

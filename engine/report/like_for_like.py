@@ -4,7 +4,7 @@ A mean over 7,800 items drawn beside a mean over 2,000 other items compares the 
 models. So the charts of a report read their numbers from here, where every model beside another
 is measured on the same items. The rule, per metric and benchmark:
 
-1. The item is the unit (``engine.schema.ITEM_KEY``): a model's repeated answers to an item
+1. The item is the unit (``evalhouse.schema.ITEM_KEY``): a model's repeated answers to an item
    (epochs, reruns) are averaged first. A row without an ``item_id`` is an item of its own, which
    no other model can share.
 2. Keep the models whose item count is at least ``min_share`` (half) of the largest one's.
@@ -17,7 +17,7 @@ For quantization the groups are model bases (all benchmarks pooled): a base mode
 more benchmarks than its quantized variants, so only rules 1, 3 and 4 apply there (every level
 of the base is a candidate, whatever its count).
 
-Intervals come from ``engine.stats.add_intervals``, as ``evalhouse summary`` computes them: Wilson
+Intervals come from ``evalhouse.stats.add_intervals``, as ``evalhouse summary`` computes them: Wilson
 for 0/1 item scores, t on the logit scale for other scores within [0, 1], t otherwise.
 
 >>> import duckdb
@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from engine.schema import ITEM_KEY, metric_label_sql
-from engine.stats import DESCRIBE_COLUMNS, add_intervals, quiet
-from engine.tabular import shorten
+from evalhouse.schema import ITEM_KEY, metric_label_sql
+from evalhouse.stats import DESCRIBE_COLUMNS, add_intervals, quiet
+from evalhouse.tabular import shorten
 
 if TYPE_CHECKING:
     import duckdb
@@ -103,7 +103,7 @@ def like_for_like(
     """Per benchmark, the items every charted model answered, and the statistics on them.
 
     Args:
-        con: A connection from ``engine.warehouse.connect`` (reads the ``scores`` and ``models`` views).
+        con: A connection from ``evalhouse.warehouse.connect`` (reads the ``scores`` and ``models`` views).
         metric: The metric(s) to compute, as summaries name them (``exact_match,strict-match``); all
             if None.
         models: The charted models (all if None).

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from engine import charts
-from engine.report.blocks import Block, Cell, Code, Figure, Heading, Para, Table
-from engine.report.like_for_like import like_for_like
-from engine.report.numbers import ci, fmt
-from engine.report.sections import capped
+from evalhouse import charts
+from evalhouse.report.blocks import Block, Cell, Code, Figure, Heading, Para, Table
+from evalhouse.report.like_for_like import like_for_like
+from evalhouse.report.numbers import ci, fmt
+from evalhouse.report.sections import capped
 
 if TYPE_CHECKING:
     import duckdb

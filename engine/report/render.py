@@ -1,6 +1,6 @@
 """Renderers: the blocks of a report as Markdown or as one self-contained HTML file.
 
-Every piece of text goes through ``engine.escape`` for its output (Markdown prose and code spans,
+Every piece of text goes through ``evalhouse.escape`` for its output (Markdown prose and code spans,
 HTML text and attributes, JSON inside a script), so a hostile name renders as text everywhere.
 The HTML comes in two kinds: static (SVG figures inline, no script) and interactive (the charts as
 live Vega-Lite with tooltips, drawn by the Vega libraries inlined in the page: it works offline).
@@ -12,10 +12,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from engine import charts
-from engine.escape import html_text, json_for_script, md_code, md_text, name
-from engine.report.blocks import Block, Bullets, Cell, Code, Figure, Heading, Inline, Para, Table
-from engine.report.fonts import font_face
+from evalhouse import charts
+from evalhouse.escape import html_text, json_for_script, md_code, md_text, name
+from evalhouse.report.blocks import Block, Bullets, Cell, Code, Figure, Heading, Inline, Para, Table
+from evalhouse.report.fonts import font_face
 
 # ---------------------------------------------------------------------------------------------
 # Markdown

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine import charts
-from engine.report.blocks import Block, Bullets, Cell, Code, Figure, Heading, Para, Table
-from engine.report.numbers import ci, count, fmt, p
-from engine.settings import Settings
+from evalhouse import charts
+from evalhouse.report.blocks import Block, Bullets, Cell, Code, Figure, Heading, Para, Table
+from evalhouse.report.numbers import ci, count, fmt, p
+from evalhouse.settings import Settings
 
 # Rows shown in a document table before it is capped (the CSV beside it has them all).
 MAX_TABLE_ROWS = 40

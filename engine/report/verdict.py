@@ -12,9 +12,9 @@ from typing import Any
 
 import polars as pl
 
-from engine.report.blocks import Block, Bullets, Cell, Code, Heading, Inline, Para, Table
-from engine.report.numbers import ci, count, fmt, p_text
-from engine.settings import Settings
+from evalhouse.report.blocks import Block, Bullets, Cell, Code, Heading, Inline, Para, Table
+from evalhouse.report.numbers import ci, count, fmt, p_text
+from evalhouse.settings import Settings
 
 # Categories and benchmarks named in the verdict table's "worse in" cell (all are listed below it).
 MAX_WORSE_NAMED = 3

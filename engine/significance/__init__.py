@@ -23,12 +23,12 @@ Fisher), ``proportions`` (intervals of one proportion, Cohen's h), ``adjust``.
 (1.2247, 0.2879)
 """
 
-from engine.significance._common import POWER, Outcome
-from engine.significance.adjust import ADJUST_METHODS, adjust
-from engine.significance.mcnemar import mcnemar_exact, mcnemar_mde
-from engine.significance.means import paired_t, student_t, t_mde, welch_t, z_test
-from engine.significance.proportions import clopper_pearson, cohens_h, wilson
-from engine.significance.two_proportions import fisher_exact, score_diff
+from evalhouse.significance._common import POWER, Outcome
+from evalhouse.significance.adjust import ADJUST_METHODS, adjust
+from evalhouse.significance.mcnemar import mcnemar_exact, mcnemar_mde
+from evalhouse.significance.means import paired_t, student_t, t_mde, welch_t, z_test
+from evalhouse.significance.proportions import clopper_pearson, cohens_h, wilson
+from evalhouse.significance.two_proportions import fisher_exact, score_diff
 
 __all__ = [
     "ADJUST_METHODS",

@@ -1,4 +1,4 @@
-"""The result type and the helpers every test family of engine.significance shares."""
+"""The result type and the helpers every test family of evalhouse.significance shares."""
 
 from __future__ import annotations
 

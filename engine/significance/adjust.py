@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.settings import ADJUST_METHODS
-from engine.significance._common import Array, floats
+from evalhouse.settings import ADJUST_METHODS
+from evalhouse.significance._common import Array, floats
 
 
 def adjust(p: Array, method: str = "holm") -> Array:

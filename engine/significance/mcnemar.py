@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from engine.significance._common import POWER, Array, Outcome, bisect, floats
-from engine.significance.proportions import clopper_pearson, cohens_h
+from evalhouse.significance._common import POWER, Array, Outcome, bisect, floats
+from evalhouse.significance.proportions import clopper_pearson, cohens_h
 
 
 def _p_value(m: Array, k: Array) -> Array:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from engine.significance._common import POWER, Array, Outcome, floats, z_critical
+from evalhouse.significance._common import POWER, Array, Outcome, floats, z_critical
 
 # Newton steps for the noncentrality of the power: the start is within ~1e-7 of the root (in power)
 # and one step brings it to rounding, so the loop ends after one or two; the bound is a safeguard.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from engine.significance._common import Array, floats
+from evalhouse.significance._common import Array, floats
 
 
 def cohens_h(p1: Array, p2: Array) -> Array:

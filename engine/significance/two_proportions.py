@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from engine.significance._common import Z_POWER, Array, Outcome, bisect, floats, z_critical
-from engine.significance.proportions import cohens_h, wilson
+from evalhouse.significance._common import Z_POWER, Array, Outcome, bisect, floats, z_critical
+from evalhouse.significance.proportions import cohens_h, wilson
 
 # SciPy's relative tolerance when deciding which tables are "as extreme" in Fisher's exact test.
 _FISHER_GAMMA = 1 + 1e-14
