@@ -27,19 +27,28 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def visible(text: str) -> str:
-    r"""``text`` with control characters, DEL and bidi controls shown as escapes.
+    r"""``text`` with what a reader cannot see, or that acts on a terminal, written as escapes:
+    control characters (C0, DEL, C1: a newline cannot forge a line, ``ESC[2J`` cannot clear the
+    screen), bidirectional controls, and the undecodable bytes of a file name.
 
-    >>> visible("a" + chr(10) + "b" + chr(27))
-    'a\\nb\\x1b'
+    >>> visible("a" + chr(10) + "b" + chr(27) + "[2J"), visible("plain é")
+    ('a\\nb\\x1b[2J', 'plain é')
     """
     if text.isprintable() and not any(ch in BIDI_CONTROLS for ch in text):
         return text
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii")
-        if (ord(ch) < 32 or 127 <= ord(ch) < 160 or ch in BIDI_CONTROLS)
-        else ch
-        for ch in text
-    )
+    return "".join(escape_char(ch) for ch in text)
+
+
+def escape_char(ch: str) -> str:
+    """One character as :func:`visible` writes it."""
+    code = ord(ch)
+    if code < 32 or 127 <= code < 160 or ch in BIDI_CONTROLS:
+        return ch.encode("unicode_escape").decode("ascii")
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8 (Python's surrogate escape)
+        return f"\\x{code - 0xDC00:02x}"
+    if 0xD800 <= code <= 0xDFFF:  # a lone surrogate: no encoding can write it
+        return f"\\u{code:04x}"
+    return ch
 
 
 def shorten(text: str, limit: int = NAME_LIMIT) -> str:

@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from evalhouse.escape import escape_char, visible
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -364,7 +366,7 @@ def _units(text: str) -> list[str]:
     zero-width character joins the unit before it, so a cut never separates a mark from its letter."""
     units: list[str] = []
     for ch in text:
-        shown = _escape(ch)
+        shown = escape_char(ch)
         if units and shown == ch and _char_width(ch) == 0:
             units[-1] += ch
         else:
@@ -399,33 +401,15 @@ def _char_width(ch: str) -> int:
 
 
 # Bidirectional overrides and marks can make a name display as a different one ("Trojan source").
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
-
-
 def terminal_text(text: str) -> str:
-    r"""``text`` safe to print on a terminal, as every table cell is: control characters (C0, DEL,
-    C1: a newline cannot forge a line, ``ESC[2J`` cannot clear the screen), bidirectional controls
-    and undecodable bytes of a file name are written as escapes.
+    r"""``text`` safe to print on a terminal, as every table cell is (``evalhouse.escape.visible``).
 
     >>> terminal_text("a\nb\x1b[2J\u202ec"), terminal_text("plain é")
     ('a\\nb\\x1b[2J\\u202ec', 'plain é')
     >>> import os; terminal_text(os.fsdecode(b"mod\xe8le.json"))
     'mod\\xe8le.json'
     """
-    if text.isascii() and text.isprintable():
-        return text
-    return "".join(_escape(ch) for ch in text)
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    if code < 32 or 127 <= code < 160 or ch in _BIDI_CONTROLS:
-        return ch.encode("unicode_escape").decode("ascii")
-    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8 (Python's surrogate escape)
-        return f"\\x{code - 0xDC00:02x}"
-    if 0xD800 <= code <= 0xDFFF:  # a lone surrogate: no terminal encoding can write it
-        return f"\\u{code:04x}"
-    return ch
+    return visible(text)
 
 
 def _md_escape(text: str) -> str:
