@@ -9,6 +9,7 @@ live Vega-Lite with tooltips, drawn by the Vega libraries inlined in the page: i
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,9 +70,12 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 tr.regressed td:first-child { background: #f8d7d3; font-weight: 600; }
 tr.pass td:first-child { background: #d6e6f5; font-weight: 600; }
 tr.inconclusive td:first-child { background: #eee; font-weight: 600; }
-code { background: #f4f4f4; padding: 0 0.2em; border-radius: 3px; overflow-wrap: anywhere; }
+code { font-family: ui-monospace, "DejaVu Sans Mono", monospace, evalhouse-cjk;
+       background: #f4f4f4; padding: 0 0.2em; border-radius: 3px; overflow-wrap: anywhere; }
 td code { white-space: nowrap; }
-#verdict-table td:last-child { font-size: 0.8em; color: #444; min-width: 18em; }
+#verdict-table { width: 100%; }
+#verdict-table td:last-child { font-size: 0.8em; color: #444; width: 26%; }
+#verdict-table td.num { white-space: normal; }
 .wide { overflow-x: auto; max-width: 100%; }
 figure { margin: 1.5em 0; overflow-x: auto; }
 figure svg, .chart { width: 100%; height: auto; }
@@ -85,8 +89,12 @@ def _html_inline(parts: Sequence[Inline]) -> str:
     return "".join(f"<code>{html_text(name(p.text))}</code>" if isinstance(p, Code) else html_text(p) for p in parts)
 
 
+_NUMERIC = re.compile(r"[-+−<\[\]\d.,/→ ]+")
+
+
 def _is_numeric(cell: Cell) -> bool:
-    return isinstance(cell, str) and bool(cell) and cell.lstrip("+-−<[ ").replace(".", "", 1)[:1].isdigit()
+    """A cell of numbers only (a value, an interval, "a → b"): right-aligned."""
+    return isinstance(cell, str) and any(c.isdigit() for c in cell) and bool(_NUMERIC.fullmatch(cell))
 
 
 def _html_cell(cell: Cell) -> str:

@@ -8,6 +8,7 @@ qualify a row (partial overlap, zero variance, no shared metric) sit in the row.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import polars as pl
@@ -160,8 +161,12 @@ def _flips(r: dict[str, Any]) -> str:
     return "" if down is None and up is None else f"{down or 0} / {up or 0}"
 
 
+# Said by the table's own columns (items, means on the shared items): not repeated in the notes.
+_SAID = re.compile(r"paired on the [\d,]+ item\(s\) both answered; means are over those(; )?")
+
+
 def _row_note(r: dict[str, Any]) -> Cell:
-    return r["note"] or ""
+    return _SAID.sub("", r["note"] or "")
 
 
 def _join(groups: list[list[Inline]]) -> list[Inline]:
