@@ -22,8 +22,9 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 # Longest name a report shows whole; longer ones keep both ends (the CSV beside it has them all).
 NAME_LIMIT = 160
 # Markdown's punctuation that can make markup in the middle of a line (emphasis, code, links,
-# images, table cells, strikethrough): each is backslash-escaped; < > & become entities.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# images, table cells, strikethrough; an underscore only at a word edge, as model_base is no
+# emphasis): each is backslash-escaped; < > & become entities.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|~]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z]))")
 
 
 def visible(text: str) -> str:

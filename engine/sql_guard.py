@@ -76,6 +76,8 @@ def lock_down(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
     escaped = "".join(f"[{c}]" if c in "*?[" else c for c in folder)
     allowed = ", ".join(sql_literal(f) for f in dict.fromkeys((folder, escaped)))
     for statement in (
+        # DuckDB allows its temporary folder on its own (./.tmp/ for an in-memory database): none.
+        "SET temp_directory = ''",
         f"SET allowed_directories = [{allowed}]",
         "SET enable_external_access = false",
         "SET autoinstall_known_extensions = false",

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from evalhouse.escape import escape_char, visible
+from evalhouse.escape import escape_char, md_text, visible
 
 if TYPE_CHECKING:
     import polars as pl
@@ -413,7 +413,8 @@ def terminal_text(text: str) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|")
+    """A cell of a Markdown table: no HTML, no markup (as the report's cells)."""
+    return md_text(text)
 
 
 def _json_value(v: Any) -> Any:

@@ -486,7 +486,7 @@ def test_relative_change_heatmap_writes_every_value_and_marks_significance():
     rects = layer_with(spec, "rect")
     assert rects[0]["transform"][0]["filter"] == "datum.rel_change_pct === null"
     colour = rects[1]["encoding"]["color"]
-    assert colour["field"] == "rel_change_pct" and colour["scale"]["type"] == "symlog"
+    assert colour["field"] == "gain_pct" and colour["scale"]["type"] == "symlog"  # coloured by direction
     biggest = max(abs(r["rel_change_pct"]) for r in rows if r["rel_change_pct"] is not None)
     assert colour["scale"]["domain"] == pytest.approx([-biggest, biggest], abs=1e-6)
     # Significant cells: outlined and written in bold; the two text layers together cover every cell.
@@ -616,3 +616,12 @@ def test_japanese_text_renders_as_glyphs():
         return charts.to_png(chart.properties(width=160, height=60), scale=1)
 
     assert word("日本") != word("本日")
+
+
+def test_relative_change_heatmap_colours_a_rise_of_a_lower_is_better_metric_as_worse() -> None:
+    frame = pl.DataFrame({"baseline": ["a", "a"], "candidate": ["b", "b"], "metric": ["ppl", "ppl"],
+                          "category": ["up", "down"], "rel_change_pct": [85.0, -28.0], "significant": [True, True],
+                          "higher_is_better": [False, False], "comparable": [True, True]})  # fmt: skip
+    spec = charts.relative_change_heatmap(frame).to_dict()
+    data = {r["category_full"]: r for r in next(iter(spec["datasets"].values()))}
+    assert data["up"]["gain_pct"] == -85.0 and data["down"]["gain_pct"] == 28.0  # red: worse

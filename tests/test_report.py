@@ -199,3 +199,19 @@ def test_report_lists_a_pair_with_no_metric_in_common(put_scores, tmp_path):
     result = build_report(wh, tmp_path / "r", outputs=("md", "html"))
     md = result.markdown.read_text(encoding="utf-8")
     assert "Not comparable" in md and "(none in common)" in md
+
+
+def test_worse_means_worse_for_a_lower_is_better_metric(put_scores, tmp_path):
+    """Perplexity-like: the candidate's values rise by 5, 10, 20, 40 and 80 % in five categories;
+    "worse in" names the 80 % rise first."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for k, rise in enumerate((0.05, 0.10, 0.20, 0.40, 0.80)):
+        for i in range(30):
+            v = float(rng.uniform(5, 6))
+            common = {"category": f"k{k}", "benchmark": "b", "item_id": f"k{k}-{i}", "metric": "ppl",
+                      "higher_is_better": False}  # fmt: skip
+            rows += [{**common, "model": "p", "score": v}, {**common, "model": "p-q4_0", "score": v * (1 + rise)}]
+    result = build_report(put_scores(rows), tmp_path / "r", outputs=("md",))
+    row = md_table(result.markdown.read_text(encoding="utf-8"), "| verdict |")[0]
+    assert row[0] == "regressed" and row[6].startswith("k4 +")

@@ -62,7 +62,10 @@ def report(put_scores, out: Path, names: list[str]):
 def test_hostile_names_never_become_markup(put_scores, tmp_path: Path) -> None:
     result = report(put_scores, tmp_path / "r", HOSTILE)
     md = result.markdown.read_text(encoding="utf-8")
-    for name, doc in (("markdown", MarkdownIt("commonmark").render(md)), ("html", result.html.read_text("utf-8"))):
+    for name, doc in (
+        ("markdown", MarkdownIt("commonmark").enable("table").render(md)),
+        ("html", result.html.read_text("utf-8")),
+    ):
         parser = Tags()
         parser.feed(doc)
         assert set(parser.tags) <= ALLOWED, (name, set(parser.tags) - ALLOWED)
@@ -75,6 +78,14 @@ def test_hostile_names_never_become_markup(put_scores, tmp_path: Path) -> None:
     assert "\n=cmd" not in csv and ",=cmd" not in csv and "'=cmd" in csv
     frame = pl.read_csv(tmp_path / "r" / "data" / "comparison.csv")
     assert frame["diff"].dtype == pl.Float64  # numbers stay numbers
+
+
+def test_a_long_metric_name_is_cut_before_the_charts_are_laid_out(put_scores, tmp_path: Path) -> None:
+    rows = [{**r, "metric": "m" * 5_000} for r in pairs_of(["model-a"])]
+    result = build_report(put_scores(rows), tmp_path / "r", outputs=("md",))
+    for png in result.figures:  # the width of a PNG follows its longest title
+        width = int.from_bytes(png.read_bytes()[16:20], "big")
+        assert width < 5_000, png.name
 
 
 @pytest.mark.slow

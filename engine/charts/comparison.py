@@ -338,7 +338,10 @@ def relative_change_heatmap(
     if "significant" not in frame.columns:
         frame = frame.with_columns(pl.lit(False).alias("significant"))
     frame = clean(with_labels(pair_labels(frame), {"category": 24}))
-    per_pair = frame.group_by("pair").agg(pl.col("rel_change_pct").mean().alias("mean change"))
+    # Colour and order by the change for the better: a lower-is-better metric that rose got worse.
+    better = pl.col("higher_is_better").fill_null(True) if "higher_is_better" in frame.columns else pl.lit(True)
+    frame = frame.with_columns((pl.col("rel_change_pct") * pl.when(better).then(1.0).otherwise(-1.0)).alias("gain_pct"))
+    per_pair = frame.group_by("pair").agg(pl.col("gain_pct").mean().alias("mean change"))
     pairs, pair_note = cap(
         per_pair,
         "mean change",
@@ -356,7 +359,7 @@ def relative_change_heatmap(
         else ""
     )
     kept = frame.join(pairs.select("pair"), on="pair").join(cats.select("category"), on="category")
-    limit = clamp if clamp is not None else colour_limit(kept["rel_change_pct"])
+    limit = clamp if clamp is not None else colour_limit(kept["gain_pct"])
     cell, font = heat_cells(cats.height, text_px(kept["pair"].to_list(), limit=PAIR_LIMIT), narrowest=22)
     percent = "%" if cell >= 34 else ""
     kept = kept.with_columns(
@@ -385,11 +388,11 @@ def relative_change_heatmap(
         .mark_rect(stroke="#cfcfcf", strokeWidth=0.5)
         .encode(
             color=alt.Color(
-                "rel_change_pct:Q",
+                "gain_pct:Q",
                 scale=alt.Scale(
                     type="symlog", constant=SYMLOG_CONSTANT, scheme="redblue", domain=[-limit, limit], clamp=True
                 ),
-                title=["relative change %", "(log colour scale)"],
+                title=["change for the better, %", "(log scale; red: worse)"],
             ),
             tooltip=tooltip,
         )

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from evalhouse import charts
+from evalhouse.escape import shorten
 from evalhouse.report.blocks import Block, Cell, Code, Figure, Heading, Para, Table
 from evalhouse.report.like_for_like import like_for_like
 from evalhouse.report.numbers import ci, fmt
-from evalhouse.report.sections import capped
+from evalhouse.report.sections import LABEL_CHARS, capped
 
 if TYPE_CHECKING:
     import duckdb
@@ -26,11 +27,12 @@ def build(
 ) -> tuple[list[Block], dict[str, pl.DataFrame]]:
     """The blocks of the models and categories sections, and the tables to write as CSV."""
     lfl = like_for_like(con, metric=metric)
+    label = shorten(metric, LABEL_CHARS)  # titles are laid out: their size must not follow the name's
     blocks: list[Block] = [
         Heading("Models side by side", 2, anchor="models"),
         Para(
             [
-                f"Means of {metric} per benchmark, each model on the items every charted model of that benchmark "
+                f"Means of {label} per benchmark, each model on the items every charted model of that benchmark "
                 "answered (repeated answers averaged per item first), so the bars compare the models, not their "
                 f"item sets. Basis: {lfl.basis}.",
             ]
@@ -39,27 +41,27 @@ def build(
     means = lfl.means.filter(pl.col("metric") == metric)
     if means.height:
         blocks.append(_means_table(means))
-        chart = charts.mean_by_model(means, metric=metric, basis=lfl.basis)
-        caption = f"Mean {metric} per model with its 95 % interval, per benchmark"
+        chart = charts.mean_by_model(means, metric=label, basis=lfl.basis)
+        caption = f"Mean {label} per model with its 95 % interval, per benchmark"
         blocks.append(Figure("mean_by_model", chart, caption, note=lfl.basis))
     boxes = lfl.boxes.filter(pl.col("metric") == metric)
     if boxes.height:
-        chart = charts.distribution(boxes, metric=metric, basis=lfl.basis)
-        caption = f"Distribution of item scores ({metric}) per model, per benchmark"
+        chart = charts.distribution(boxes, metric=label, basis=lfl.basis)
+        caption = f"Distribution of item scores ({label}) per model, per benchmark"
         blocks.append(Figure("distribution", chart, caption, note=lfl.basis))
     cats = lfl.categories.filter(pl.col("metric") == metric)
     if cats.height:
         blocks.append(Heading("Categories", 3, anchor="categories"))
-        blocks.append(Figure("category_heatmap", charts.category_heatmap(cats, metric=metric, basis=lfl.basis),
-                             f"Mean {metric} by model and category", note=lfl.basis))  # fmt: skip
+        blocks.append(Figure("category_heatmap", charts.category_heatmap(cats, metric=label, basis=lfl.basis),
+                             f"Mean {label} by model and category", note=lfl.basis))  # fmt: skip
     quant = lfl.quantization.filter(pl.col("metric") == metric)
     if (
         quant.height
         and quant.group_by("model_base").agg(pl.col("model").n_unique()).filter(pl.col("model") >= 2).height
     ):
         blocks.append(Heading("Quantization", 3, anchor="quantization"))
-        blocks.append(Figure("quantization", charts.quantization(quant, metric=metric, basis=lfl.quantization_basis),
-                             f"Mean {metric} by quantization level", note=lfl.quantization_basis))  # fmt: skip
+        blocks.append(Figure("quantization", charts.quantization(quant, metric=label, basis=lfl.quantization_basis),
+                             f"Mean {label} by quantization level", note=lfl.quantization_basis))  # fmt: skip
     left = lfl.left_out.filter(pl.col("metric") == metric)
     if left.height:
         blocks.append(

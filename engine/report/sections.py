@@ -9,10 +9,13 @@ from __future__ import annotations
 import polars as pl
 
 from evalhouse import charts
+from evalhouse.escape import shorten
 from evalhouse.report.blocks import Block, Bullets, Cell, Code, Figure, Heading, Para, Table
 from evalhouse.report.numbers import ci, count, fmt, p
 from evalhouse.settings import Settings
 
+# Longest metric name a chart title or heading shows (longer ones keep both ends).
+LABEL_CHARS = 60
 # Rows shown in a document table before it is capped (the CSV beside it has them all).
 MAX_TABLE_ROWS = 40
 
@@ -45,7 +48,7 @@ def comparison_blocks(comparison: pl.DataFrame, metric: str, settings: Settings)
         ),
         capped(compare_table(overall.sort(["metric", "diff"], nulls_last=True), scope=False)),
     ]
-    drawn = overall.filter(pl.col("comparable").fill_null(True) & pl.col("diff").is_not_null())
+    drawn = _short_metrics(overall.filter(pl.col("comparable").fill_null(True) & pl.col("diff").is_not_null()))
     if drawn.height:
         blocks.append(
             Figure(
@@ -61,17 +64,18 @@ def comparison_blocks(comparison: pl.DataFrame, metric: str, settings: Settings)
         .unique(maintain_order=True)
         .sort("baseline", "candidate", "metric", nulls_last=True)
     )
-    cat = detail.filter((pl.col("scope") == "category") & (pl.col("metric") == metric))
+    cat = _short_metrics(detail.filter((pl.col("scope") == "category") & (pl.col("metric") == metric)))
+    label = shorten(metric, LABEL_CHARS)
     if cat.height:
-        blocks.append(Heading(f"Per category ({metric})", 3))
+        blocks.append(Heading(f"Per category ({label})", 3))
         blocks.append(
-            Figure("relative_change", charts.relative_change_heatmap(cat), f"Relative change per category ({metric})")
+            Figure("relative_change", charts.relative_change_heatmap(cat), f"Relative change per category ({label})")
         )
         blocks.append(
             Figure(
                 "baseline_vs_candidate",
                 charts.baseline_vs_candidate(cat),
-                f"Baseline vs candidate per category ({metric})",
+                f"Baseline vs candidate per category ({label})",
             )
         )
     for g in groups.iter_rows(named=True):
@@ -112,13 +116,20 @@ def compare_table(frame: pl.DataFrame, *, scope: bool) -> Table:
         rows.append(
             [
                 Code(r["baseline"]), Code(r["candidate"]), Code(r["metric"] or "(none in common)"), *where,
-                f"{r['n_baseline']} / {r['n_candidate']} / {r['n_paired']}", fmt(r["mean_baseline"]),
+                " / ".join("—" if v is None else f"{v:,}" for v in (r["n_baseline"], r["n_candidate"], r["n_paired"])),
+                fmt(r["mean_baseline"]),
                 fmt(r["mean_candidate"]), f"{fmt(r['diff'], sign=True)} {ci(r)}".strip(),
                 "n/a" if r["rel_change_pct"] is None else f"{r['rel_change_pct']:+.1f}", r["test"] or "",
                 p(r["p_adjusted"]), result,
             ]
         )  # fmt: skip
     return Table(cols, rows)
+
+
+def _short_metrics(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with metric names cut for charts (their panels are titled by metric)."""
+    cut = charts.short_labels(frame["metric"].drop_nulls().unique().to_list(), LABEL_CHARS)
+    return frame.with_columns(pl.col("metric").replace_strict(cut, default=None, return_dtype=pl.String))
 
 
 def capped(table: Table) -> Table:

@@ -35,7 +35,7 @@ def verdict_blocks(comparison: pl.DataFrame | None, why_none: str, settings: Set
     kinds: list[str] = []
     ordered = sorted(
         comparable.iter_rows(named=True),
-        key=lambda r: (_ORDER.get(r["verdict"] or "inconclusive", 1), r["diff"] if r["diff"] is not None else 0.0),
+        key=lambda r: (_ORDER.get(r["verdict"] or "inconclusive", 1), _gain(r["diff"], r["higher_is_better"])),
     )
     for r in ordered:
         verdict = r["verdict"] or "inconclusive"
@@ -52,7 +52,7 @@ def verdict_blocks(comparison: pl.DataFrame | None, why_none: str, settings: Set
             Code(r["metric"]),
             f"{fmt(r['diff'], sign=True)} {ci(r)}".strip(),
             f"{fmt(r['mean_baseline'])} → {fmt(r['mean_candidate'])}",
-            f"{n:,}",
+            f"{n:,}" if r["n_paired"] else f"{n:,} (no shared items: unpaired)",
             worse_cell or "—",
         ]
         if flips:
@@ -71,7 +71,8 @@ def verdict_blocks(comparison: pl.DataFrame | None, why_none: str, settings: Set
                 f"inconclusive, {tally['pass']} pass — the gate's rule at a margin of {settings.margin} "
                 f"(one-sided bounds at 1 − {settings.alpha:g}): pass when the candidate is at worst the margin "
                 "worse, regressed when it is surely worse by more. Difference = candidate − baseline over the "
-                "items both answered (repeated answers averaged per item first)."
+                "items both answered (repeated answers averaged per item first); a row marked unpaired compares "
+                "different items."
             ]
         )
     )
@@ -102,7 +103,7 @@ def _worse(comparison: pl.DataFrame) -> dict[tuple[Any, Any, Any], list[dict[str
     drop first (direction-aware: ``direction`` is already turned for lower-is-better metrics)."""
     rows = comparison.filter(
         (pl.col("scope") != "overall") & (pl.col("direction") == "degraded") & pl.col("significant").fill_null(False)
-    ).sort(pl.col("rel_change_pct").fill_null(0.0))
+    ).sort(_worse_first(pl.col("rel_change_pct")))
     out: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
     for r in rows.iter_rows(named=True):
         where = r["category"] if r["scope"] == "category" else r["benchmark"]
@@ -127,7 +128,8 @@ def _where(
     blocks.append(
         Para(
             [
-                f"Categories and benchmarks significantly worse, largest relative drop first; p {settings.adjust_name} "
+                "Categories and benchmarks significantly worse, largest relative change for the worse first; "
+                f"p {settings.adjust_name} "
                 "within each pair and metric, intervals Bonferroni-adjusted to match. ",
                 "The items that changed: ",
                 Code("evalhouse flips -b BASELINE -c CANDIDATE --category NAME"),
@@ -154,6 +156,15 @@ def _where(
             items.append(item)
         blocks.append(Bullets(items))
     return blocks
+
+
+def _worse_first(change: pl.Expr) -> pl.Expr:
+    """A sort key putting the largest change for the worse first, whatever the metric's direction."""
+    return (change * pl.when(pl.col("higher_is_better").fill_null(True)).then(1.0).otherwise(-1.0)).fill_null(0.0)
+
+
+def _gain(diff: float | None, higher_is_better: bool | None) -> float:
+    return 0.0 if diff is None else (diff if higher_is_better is not False else -diff)
 
 
 def _flips(r: dict[str, Any]) -> str:
