@@ -279,21 +279,24 @@ def data_dictionary(entries: Sequence[tuple[Exported, int, list[str]]]) -> dict[
 
 def dictionary_markdown(dictionary: dict[str, Any]) -> str:
     """The data dictionary as Markdown (``DATA_DICTIONARY.md``)."""
-    from evalhouse.tabular import _md_escape  # not render(): it shortens long cells, and meanings can be long
+
+    def cell(text: str) -> str:
+        # The schema's own text (Markdown, trusted): only a pipe would break the table's row.
+        return text.replace("|", "\\|")
 
     lines = [
         "# Data dictionary",
         "",
         f"Exported by evalhouse {dictionary['evalhouse_version']} (schema version {dictionary['schema_version']}) "
         f"at {dictionary['exported_at']}: one folder of {dictionary['compression']}-compressed Parquet files per "
-        "table; read a folder as one dataset. Retired runs are left out.",
+        "table; read a folder as one dataset. Only live rows are exported.",
         "",
     ]
     for t in dictionary["tables"]:
         lines += [f"## `{t['name']}`", "", t["doc"], "", f"Folder `{t['path']}`, {t['rows']} row(s).", ""]
         lines += ["| column | Parquet (Arrow) type | SQL type | meaning |", "|---|---|---|---|"]
         lines += [
-            "| " + " | ".join(_md_escape(v) for v in (f"`{c['name']}`", c["type"], c["sql_type"], c["doc"])) + " |"
+            "| " + " | ".join(cell(v) for v in (f"`{c['name']}`", c["type"], c["sql_type"], c["doc"])) + " |"
             for c in t["columns"]
         ]
         lines.append("")
