@@ -202,8 +202,8 @@ def walk(paths: Iterable[str | os.PathLike[str]], limits: Limits = DEFAULT) -> t
     skipped: list[str] = []
     seen: set[str] = set()
 
-    def offer(p: str) -> None:
-        path = os.path.abspath(p)
+    def offer(p: str, absolute: bool = False) -> None:
+        path = p if absolute else os.path.abspath(p)  # (abspath asks the OS for the cwd every time)
         if path in seen:
             return
         seen.add(path)
@@ -232,19 +232,20 @@ def walk(paths: Iterable[str | os.PathLike[str]], limits: Limits = DEFAULT) -> t
     for raw in paths:
         p = os.fspath(raw)
         if os.path.isdir(p):
-            for dirpath, dirnames, filenames in os.walk(p, onerror=unreadable):
+            # Walked from its absolute path, every path found is absolute and normalised already.
+            for dirpath, dirnames, filenames in os.walk(os.path.abspath(p), onerror=unreadable):
                 for d in dirnames:
                     if os.path.islink(os.path.join(dirpath, d)):
-                        skipped.append(f"{os.path.abspath(os.path.join(dirpath, d))}: symlinked folder not followed")
+                        skipped.append(f"{os.path.join(dirpath, d)}: symlinked folder not followed")
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     full = os.path.join(dirpath, name)
                     if name.startswith("."):
                         continue
                     if name.lower().endswith(RESULT_SUFFIXES):
-                        offer(full)
+                        offer(full, absolute=True)
                     else:
-                        skipped.append(f"{os.path.abspath(full)}: not a result file by its extension")
+                        skipped.append(f"{full}: not a result file by its extension")
         elif os.path.lexists(p):
             offer(p)
         else:
