@@ -166,7 +166,6 @@ class Commit:
         ones and files of no batch (compacted or migrated); the copy is streamed, so memory stays
         bounded.
         """
-        import duckdb
 
         from evalhouse.warehouse import file_literal
 
@@ -180,10 +179,8 @@ class Commit:
         folder = tables.folder(self.wh.root, table)
         paths = [str(folder / f["path"]) for f in files]
         schema = TABLES[table].arrow_schema()
-        con = duckdb.connect()
+        con = _connect_with_gone(values)
         try:
-            con.execute("CREATE TEMP TABLE gone(v VARCHAR)")
-            con.executemany("INSERT INTO gone VALUES (?)", [[v] for v in sorted(values)])
             hits = con.execute(
                 f"SELECT filename, count(*) FROM read_parquet([{', '.join(file_literal(p) for p in paths)}], "
                 f'filename = true, union_by_name = true) WHERE "{column}" IN (SELECT v FROM gone) GROUP BY ALL'
@@ -214,20 +211,26 @@ class Commit:
         """The batches that wrote the runs to remove (None: unknown, read every file)."""
         if column != "run_id":
             return None
-        import duckdb
-
         from evalhouse.warehouse import table_source
 
-        con = duckdb.connect()
+        con = _connect_with_gone(values)
         try:
-            con.execute("CREATE TEMP TABLE gone(v VARCHAR)")
-            con.executemany("INSERT INTO gone VALUES (?)", [[v] for v in sorted(values)])
             rows = con.execute(
                 f"SELECT DISTINCT batch_id FROM {table_source(self.wh, 'runs')} WHERE run_id IN (SELECT v FROM gone)"
             ).fetchall()
         finally:
             con.close()
         return {r[0] for r in rows if r[0]}
+
+
+def _connect_with_gone(values: set[str]) -> Any:
+    """A DuckDB connection holding ``values`` as table ``gone(v)`` (bound, however many there are)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TEMP TABLE gone(v VARCHAR)")
+    con.executemany("INSERT INTO gone VALUES (?)", [[v] for v in sorted(values)])
+    return con
 
 
 def _rewritten(name: str) -> bool:
