@@ -167,7 +167,8 @@ def baseline_vs_candidate(
     frame = frame.filter(pl.col("mean_baseline").is_not_null() & pl.col("mean_candidate").is_not_null())
     frame = clean(with_labels(pair_labels(frame), {"category": 24})).with_columns(classify(frame))
     frame = frame.with_columns((pl.col("mean_candidate") - pl.col("mean_baseline")).alias("change"))
-    per_pair = frame.group_by("pair").agg(pl.col("change").mean().alias("d"))
+    frame = with_gain(frame, "change")
+    per_pair = frame.group_by("pair").agg(pl.col("gain").mean().alias("d"))
     pairs, note = cap(
         per_pair,
         "d",
@@ -298,6 +299,13 @@ def _spread(frame: pl.DataFrame, y: str, label: str, gap: float) -> pl.DataFrame
 SYMLOG_CONSTANT = 10.0
 
 
+def with_gain(frame: pl.DataFrame, change: str, name: str = "gain") -> pl.DataFrame:
+    """``frame`` with ``name``: ``change`` turned so that positive is better (a lower-is-better metric
+    that rose got worse), for colouring and ordering pairs worst first."""
+    better = pl.col("higher_is_better").fill_null(True) if "higher_is_better" in frame.columns else pl.lit(True)
+    return frame.with_columns((pl.col(change) * pl.when(better).then(1.0).otherwise(-1.0)).alias(name))
+
+
 def colour_limit(values: pl.Series) -> float:
     """Where the colours of relative changes saturate: the largest change drawn (at least 1 %).
 
@@ -338,9 +346,7 @@ def relative_change_heatmap(
     if "significant" not in frame.columns:
         frame = frame.with_columns(pl.lit(False).alias("significant"))
     frame = clean(with_labels(pair_labels(frame), {"category": 24}))
-    # Colour and order by the change for the better: a lower-is-better metric that rose got worse.
-    better = pl.col("higher_is_better").fill_null(True) if "higher_is_better" in frame.columns else pl.lit(True)
-    frame = frame.with_columns((pl.col("rel_change_pct") * pl.when(better).then(1.0).otherwise(-1.0)).alias("gain_pct"))
+    frame = with_gain(frame, "rel_change_pct", "gain_pct")
     per_pair = frame.group_by("pair").agg(pl.col("gain_pct").mean().alias("mean change"))
     pairs, pair_note = cap(
         per_pair,
