@@ -25,11 +25,17 @@ demo: $(STAMP)
 
 # The interactive report is checked in a real headless browser: Chromium from the system packages,
 # installed here where it is missing and the machine allows (else that test is skipped, and says so).
+# The Spark tests run pyspark in local mode on a JDK (17 or newer) from the system packages, installed
+# the same way; the S3 tests start the `weed` server that the test extras install.
 test: $(STAMP)
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 		{ (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
 		   apt-get install -y -qq chromium >/dev/null 2>&1; }) \
 		  && echo "installed chromium for the browser test" || echo "chromium not installed: the browser test will be skipped"; }
+	@command -v java >/dev/null 2>&1 || \
+		{ (apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
+		   apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1; }) \
+		  && echo "installed a JDK for the Spark tests" || echo "no JDK installed: the Spark tests will be skipped"; }
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
