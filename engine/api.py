@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 
 def ingest(wh: Warehouse, paths: Sequence[str | os.PathLike[str]], **options: Any) -> IngestReport:
     """Ingest files and folders (see ``evalhouse.ingest.ingest`` for the options)."""
+    from evalhouse.commit import retrying
     from evalhouse.ingest import ingest as run
 
-    return run(wh, paths, **options)
+    return retrying(wh, lambda wh: run(wh, paths, **options))  # on S3: redone if another writer won
 
 
 def sql(wh: Warehouse, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:

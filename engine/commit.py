@@ -15,23 +15,50 @@ A writer killed anywhere before 3's last step leaves a marker and, maybe, Delta 
 version names. The next writer (:func:`recover`) restores every such table to the version the
 warehouse names and deletes the dead batch's files, so the warehouse is exactly as before and a
 re-run redoes the work; killed after it, the warehouse is as after, and recovery removes the marker.
+
+On S3 there is no lock and no marker; writers on any machine work at once, each on the version
+that was newest when it began (its *base*, n, held by ``lock()``). Its new files are staged in the
+local working folder.
+``publish()`` then:
+
+1. claims version n+1: creates ``claims/<n+1>.json`` (its batch id and the time) with a
+   conditional put, which fails if another writer claimed it (CommitConflict);
+2. checks that n+1 is not published yet, and restores every table committed past the version n
+   names (a dead writer's leftovers) so that each table's newest Delta version reads as n;
+3. uploads its files, commits each changed table exactly on the Delta version of step 2 (a
+   conditional commit: if another writer's commit took that place, it fails rather than land on
+   top of it), and publishes ``versions/<n+1>.json`` (put-if-absent), the commit point;
+4. deletes its claim.
+
+A writer that fails in 1-3 undoes what it did (restores its tables, deletes its uploaded files and
+its claim) and raises CommitConflict; :func:`retrying` then reopens the warehouse at the new
+version and runs the whole command again (an ingest re-reads the ledger and parses again), a few
+times, before it fails with a clear message. A claim whose writer died is recovered by any later
+command (:func:`recover`): after ``CLAIM_TIMEOUT`` with no version n+1, version n+1 is published
+as an unchanged copy of n (kind ``repair``), so the dead writer can never publish; then the dead
+batch's uploaded files are deleted and its claim goes. No version can name another writer's Delta
+commit: every commit names the Delta version it builds on, and only the claim holder commits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import random
+import re
 import secrets
 import sys
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
-from evalhouse import tables, versions
-from evalhouse.errors import WarehouseError
+from evalhouse import store, tables, versions
+from evalhouse.errors import CommitConflict, WarehouseError
 from evalhouse.schema import TABLES
 
 if TYPE_CHECKING:
@@ -42,6 +69,17 @@ PENDING_DIR = ".pending"
 # and the ledger last, so that each Delta table read alone between commits shows no run without rows.
 RUN_TABLES = ("texts", "metrics", "scores", "runs")
 COMMIT_ORDER = ("texts", "metrics", "scores", "runs", "files", "comparisons")
+# S3: claims of the next version (see the module's docstring).
+CLAIMS_DIR = "claims"
+CLAIM_NAME = re.compile(r"(\d{20})\.json")
+# A claim this old whose version is unpublished belongs to a writer that died. A commit holds its
+# claim only while it uploads its files and commits the tables (parsing comes before), so this is
+# far beyond any live commit's time.
+CLAIM_TIMEOUT = timedelta(minutes=30)
+# How many times a command that lost the race to commit is run again before it gives up.
+ATTEMPTS = 6
+T = TypeVar("T")
+Counts = dict[str, int]
 
 
 def new_batch_id() -> str:
@@ -73,10 +111,14 @@ class Commit:
         self.published = False
         self.marker = wh.root / PENDING_DIR / self.batch_id
         try:
+            if wh.remote is not None:  # no marker on S3 (the claim is one); new files are staged here
+                for table in TABLES:
+                    tables.folder(wh.root, table).mkdir(parents=True, exist_ok=True)
+                return
             self.marker.parent.mkdir(exist_ok=True)
             self.marker.touch()
         except OSError as exc:
-            raise WarehouseError(f"cannot write to the warehouse {wh.root}: {exc.strerror}") from None
+            raise WarehouseError(f"cannot write to the warehouse {wh.name}: {exc.strerror}") from None
 
     def path(self, table: str, part: str) -> Path:
         """Where a writer puts a new file of ``table`` (``part`` tells this commit's files apart)."""
@@ -108,26 +150,15 @@ class Commit:
         """Commit every changed table, then publish the warehouse version (the commit point)."""
         from evalhouse.warehouse import fsync, update_views
 
+        if self.wh.remote is not None:
+            return self._publish_remote(self.wh.remote)
         root = self.wh.root
         base = versions.current(root)
         if base is None:
             raise WarehouseError(f"{root}: the warehouse has no version to commit on", hint="run `evalhouse doctor`")
         delta = dict(base.tables)
-        added: dict[str, int] = {}
-        removed: dict[str, int] = {}
         try:
-            actions: dict[str, list[Any]] = {}
-            for table, (column, values) in self.removals.items():
-                acts, gone = self._rewrite_without(table, base.tables[table], column, values)
-                if acts:
-                    actions.setdefault(table, []).extend(acts)
-                    removed[table] = gone
-            for table, files in self.adds.items():
-                for path, rows in files:
-                    fsync(path)
-                    actions.setdefault(table, []).append(tables.add_action(path, rows))
-                    if path not in self.rewrites:  # rows carried over into a rewritten file are not new
-                        added[table] = added.get(table, 0) + rows
+            actions, added, removed = self._actions(base, sync=True)
             for table in actions:
                 fsync(tables.folder(root, table))
             for table in COMMIT_ORDER:
@@ -151,12 +182,81 @@ class Commit:
         update_views(self.wh)
         return version
 
+    def _actions(self, base: versions.Version, *, sync: bool) -> tuple[dict[str, list[Any]], Counts, Counts]:
+        """The Delta actions per table (rewriting the files that hold rows to remove), and the rows
+        added and removed per table; ``sync``: flush the new files to disk first."""
+        from evalhouse.warehouse import fsync
+
+        added: dict[str, int] = {}
+        removed: dict[str, int] = {}
+        actions: dict[str, list[Any]] = {}
+        for table, (column, values) in self.removals.items():
+            acts, gone = self._rewrite_without(table, base.tables[table], column, values)
+            if acts:
+                actions.setdefault(table, []).extend(acts)
+                removed[table] = gone
+        for table, files in self.adds.items():
+            for path, rows in files:
+                if sync:
+                    fsync(path)
+                actions.setdefault(table, []).append(tables.add_action(path, rows))
+                if path not in self.rewrites:  # rows carried over into a rewritten file are not new
+                    added[table] = added.get(table, 0) + rows
+        return actions, added, removed
+
+    def _publish_remote(self, loc: store.S3Location) -> versions.Version:
+        """The commit on S3 (see the module's docstring); raises CommitConflict when another writer
+        committed first, with nothing of this commit left behind."""
+        root = self.wh.root
+        base = self.wh.version()  # what this commit's reads were made on (held by lock())
+        actions, added, removed = self._actions(base, sync=False)
+        number = base.number + 1
+        checkpoint("claim")
+        claim(self.wh, number, self.batch_id)
+        committed: dict[str, int] = {}
+        on: dict[str, int] = {}
+        try:
+            on = restore_moved(root, base)
+            for table, files in self.adds.items():
+                for path, _rows in files:
+                    checkpoint("upload", table)
+                    store.upload(loc, path, f"{tables.TABLES_DIR}/{table}/{path.name}")
+            delta = dict(base.tables)
+            for table in COMMIT_ORDER:
+                if actions.get(table):
+                    checkpoint("table", table)
+                    delta[table] = committed[table] = tables.commit(
+                        root, table, actions[table], self.batch_id, self.kind, on=on[table]
+                    )
+            checkpoint("publish")
+            version = versions.Version(number, self.kind, self.batch_id, datetime.now(UTC), delta, added, removed)
+            try:
+                versions.publish(root, version)
+            except CommitConflict:
+                # A lost reply to a put that did land reads as "taken": it is ours if it names us.
+                if versions.read(root, number).batch_id != self.batch_id:
+                    raise
+            self.published = True
+        except BaseException:
+            with contextlib.suppress(Exception):
+                for table, version_on in on.items():
+                    if table in committed:
+                        tables.restore(root, table, version_on)
+                _delete_batch_files(root, self.batch_id)
+                release(self.wh, number)
+            raise
+        checkpoint("published")
+        with contextlib.suppress(WarehouseError):  # a claim left behind is cleared by the next recover()
+            release(self.wh, number)
+        return version
+
     def abort(self) -> None:
         """Give up: delete this commit's files, unless it was published (then it is live)."""
         if self.published:
             return
         _delete_batch_files(self.wh.root, self.batch_id)
-        self.marker.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.marker.unlink(missing_ok=True)
 
     def _rewrite_without(self, table: str, version: int, column: str, values: set[str]) -> tuple[list[Any], int]:
         """Actions replacing every live file of ``table`` holding rows to remove by a copy without
@@ -178,6 +278,10 @@ class Commit:
             return [], 0
         folder = tables.folder(self.wh.root, table)
         paths = [str(folder / f["path"]) for f in files]
+        loc = self.wh.remote
+        if loc is not None:  # DuckDB reads them from the working folder
+            for f, path in zip(files, paths, strict=True):
+                store.fetch(loc, f"{tables.TABLES_DIR}/{table}/{f['path']}", Path(path), f["size"])
         schema = TABLES[table].arrow_schema()
         con = _connect_with_gone(values)
         try:
@@ -258,6 +362,74 @@ def pending(root: Path) -> list[str]:
         return []
 
 
+def claim(wh: Warehouse, number: int, batch_id: str) -> None:
+    """Claim version ``number`` of an S3 warehouse for ``batch_id``; CommitConflict if another
+    writer holds the claim or has published that version (its claim is deleted once it has)."""
+    loc = wh.remote
+    assert loc is not None
+    key = f"{CLAIMS_DIR}/{number:020d}.json"
+    doc = {"batch_id": batch_id, "time": datetime.now(UTC).isoformat()}
+    if not store.create(loc, key, json.dumps(doc).encode()):
+        try:
+            since = f" since {json.loads(store.read(loc, key) or b'')['time']}"
+        except (ValueError, KeyError, TypeError):
+            since = ""
+        raise CommitConflict(
+            f"{loc.url}: another writer is committing version {number}{since}; nothing of this commit is live",
+            hint=f"run the command again; a claim whose writer died is cleared after {CLAIM_TIMEOUT}",
+        )
+    if number in versions.numbers(wh.root):
+        release(wh, number)
+        raise CommitConflict(
+            f"{loc.url}: another writer published version {number} first; nothing of this commit is live",
+            hint="run the command again",
+        )
+
+
+def release(wh: Warehouse, number: int) -> None:
+    """Delete the claim of version ``number`` (its version is published, or never will be by it)."""
+    if wh.remote is not None:
+        store.delete(wh.remote, [f"{CLAIMS_DIR}/{number:020d}.json"])
+
+
+def restore_moved(root: Path, base: versions.Version) -> dict[str, int]:
+    """Restore every table committed past the Delta version ``base`` names; returns each table's
+    newest Delta version, which now reads as ``base`` (what the next commit builds on)."""
+    newest = {}
+    for table, version in base.tables.items():
+        latest = tables.latest_version(root, table)
+        if latest > version and _moved_on(root, table, version):
+            tables.restore(root, table, version)
+            latest = tables.latest_version(root, table)
+        newest[table] = latest
+    return newest
+
+
+def retrying(wh: Warehouse, work: Callable[[Warehouse], T], attempts: int = ATTEMPTS) -> T:
+    """``work(wh)``; on S3, run again on the new state when another writer committed first.
+
+    A local warehouse's writers take turns (the lock), so ``work`` runs once. On S3 a commit that
+    lost the race raised CommitConflict with nothing of it left; the warehouse is reopened at its
+    new version and ``work`` redone, after a growing random pause, up to ``attempts`` times.
+    """
+    from evalhouse.warehouse import Warehouse
+
+    last: CommitConflict | None = None
+    for attempt in range(attempts):
+        try:
+            return work(wh)
+        except CommitConflict as exc:
+            last = exc
+            if attempt + 1 < attempts:
+                time.sleep(random.uniform(0.1, 0.5) * 2**attempt)
+                wh = Warehouse(wh.root)  # the present, whatever version a caller held
+    raise WarehouseError(
+        f"{wh.name}: gave up after {attempts} attempt(s), other writers committing first each time; nothing "
+        f"of this command's commit is live (last: {last})",
+        hint="run the command again when fewer writers are at work",
+    )
+
+
 def needs_recovery(root: Path) -> bool:
     return bool(pending(root))
 
@@ -267,7 +439,11 @@ def recover(wh: Warehouse) -> list[str]:
 
     Every table committed past the version the warehouse names is restored to it, the dead
     batches' files are deleted, and the markers go.
+
+    On S3 (no lock: writers may be at work) only claims are looked at: see :func:`_recover_claims`.
     """
+    if wh.remote is not None:
+        return _recover_claims(wh, wh.remote)
     root = wh.root
     done: list[str] = []
     current = versions.current(root)
@@ -289,6 +465,43 @@ def recover(wh: Warehouse) -> list[str]:
     return done
 
 
+def _recover_claims(wh: Warehouse, loc: store.S3Location) -> list[str]:
+    """Clear the claims of an S3 warehouse whose writers are done or dead.
+
+    A claim whose version is published is done: its claim goes, and if the version is another
+    batch's, the claimant's uploaded files go too (it can never publish). A claim older than
+    ``CLAIM_TIMEOUT`` with no version is a dead writer's: the version is published as an unchanged
+    copy of the one before (put-if-absent, so the writer cannot publish it any more), then cleared
+    the same way. Tables committed past the published version are restored by the next commit.
+    """
+    root = wh.root
+    done: list[str] = []
+    for name in store.names(loc, CLAIMS_DIR):
+        m = CLAIM_NAME.fullmatch(name)
+        raw = store.read(loc, f"{CLAIMS_DIR}/{name}") if m else None
+        if m is None or raw is None:
+            continue
+        number = int(m.group(1))
+        try:
+            doc = json.loads(raw)
+            batch, since = str(doc["batch_id"]), datetime.fromisoformat(doc["time"])
+        except (ValueError, KeyError, TypeError):
+            batch, since = "", datetime.min.replace(tzinfo=UTC)
+        if number not in versions.numbers(root):
+            if datetime.now(UTC) - since < CLAIM_TIMEOUT:
+                continue  # a writer at work
+            before = versions.read(root, number - 1)
+            with contextlib.suppress(CommitConflict):  # its writer published it after all: cleared below
+                versions.publish(root, versions.Version(number, "repair", None, datetime.now(UTC), dict(before.tables)))
+                done.append(f"version {number}: claimed by batch {batch}, whose writer died; published unchanged")
+        if batch and versions.read(root, number).batch_id != batch:
+            n = _delete_batch_files(root, batch)
+            if n:
+                done.append(f"batch {batch}: {n} unpublished file(s) deleted")
+        store.delete(loc, [f"{CLAIMS_DIR}/{name}"])
+    return done
+
+
 def _moved_on(root: Path, table: str, version: int) -> bool:
     """Whether ``table``'s newest Delta version holds other files than ``version`` (a restore, or
     vacuum's own log entries, make newer versions with the same files)."""
@@ -297,10 +510,17 @@ def _moved_on(root: Path, table: str, version: int) -> bool:
 
 
 def _delete_batch_files(root: Path, batch_id: str) -> int:
+    """Delete a batch's files (on S3: in the store, and staged in the working folder)."""
     n = 0
+    loc = store.location(root)
     for table in TABLES:
-        for name in tables.data_files(root, table):
+        for name in tables.local_files(root, table):
             if tables.batch_of(name) == batch_id:
                 (tables.folder(root, table) / name).unlink(missing_ok=True)
-                n += 1
+                n += loc is None
+        if loc is not None:
+            gone = [f"{tables.TABLES_DIR}/{table}/{name}" for name in tables.data_files(root, table)
+                    if tables.batch_of(name) == batch_id]  # fmt: skip
+            store.delete(loc, gone)
+            n += len(gone)
     return n

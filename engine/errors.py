@@ -60,3 +60,8 @@ class ExportError(EvalhouseError):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class CommitConflict(WarehouseError):
+    """Another writer committed to an S3 warehouse first: nothing of this commit is live, and it
+    must be redone on the new state (see ``evalhouse.commit.retrying``)."""

@@ -91,7 +91,7 @@ def export(
                     raise ExportError(f"no model matches {pattern!r}", hint="`evalhouse models` lists them")
             chosen = match_patterns(names, models)
         if not chosen:
-            raise ExportError(f"no runs to export in {wh.root}", hint="run `evalhouse ingest PATH` first")
+            raise ExportError(f"no runs to export in {wh.name}", hint="run `evalhouse ingest PATH` first")
         found = con.execute("SELECT run_id FROM runs WHERE list_contains($m, model) ORDER BY run_id", {"m": chosen})
         run_ids = [r[0] for r in found.fetchall()]
         job = ExportJob(con, wh, Path(out), run_ids, tuple(models), None if tables is None else tuple(tables))

@@ -209,7 +209,7 @@ def write_parquet(job: ExportJob) -> ExportReport:
     except OSError as exc:
         raise ExportError(f"cannot write {out}: {os_reason(exc)}") from None
     except duckdb.Error as exc:  # a file removed meanwhile (`doctor --fix`, an old comparison pruned)
-        raise ExportError(f"cannot read {job.wh.root}: {exc}", hint="run the export again") from None
+        raise ExportError(f"cannot read {job.wh.name}: {exc}", hint="run the export again") from None
     finally:
         with contextlib.suppress(Exception):
             job.con.unregister("_export_runs")

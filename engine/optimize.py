@@ -5,18 +5,26 @@ table's files into few large ones (delta-rs's compaction: one Delta commit per t
 rows), publishes that as one warehouse version, then vacuums: deletes the files that neither the
 current version nor any warehouse version younger than the retention period reads. Older versions
 stay listed by ``evalhouse history`` but can no longer be read with ``--as-of``.
+
+On S3 (no lock) the compaction is a commit like any other (engine/commit.py): it claims the next
+version and commits each table on the Delta version it read, so it fails with CommitConflict
+rather than interleave with another writer. Its vacuum deletes only files the Delta logs removed
+(not "full"): a file no log names yet may be another writer's upload about to be committed; the
+files of writers that died are deleted by recovery instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evalhouse import tables, versions
-from evalhouse.commit import checkpoint, recover
-from evalhouse.errors import EvalhouseError
+from evalhouse.commit import checkpoint, claim, recover, release, restore_moved, retrying
+from evalhouse.errors import CommitConflict, EvalhouseError
 from evalhouse.schema import TABLES, TEXTS
 
 if TYPE_CHECKING:
@@ -41,6 +49,22 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{unit: float(m.group(1))})
 
 
+@contextlib.contextmanager
+def _conflicts(dt: Any, remote: bool) -> Iterator[None]:
+    """On S3, a compaction that another writer's commit beat is a CommitConflict (run it again)."""
+    from deltalake.exceptions import CommitFailedError
+
+    try:
+        yield
+    except CommitFailedError as exc:
+        if not remote:
+            raise
+        raise CommitConflict(
+            f"{dt.table_uri}: another writer committed first ({exc}); nothing of this optimize is live",
+            hint="run it again",
+        ) from None
+
+
 @dataclass
 class OptimizeReport:
     """What one optimize did."""
@@ -54,7 +78,12 @@ class OptimizeReport:
 
 
 def optimize(wh: Warehouse, *, retention: timedelta = RETENTION, compact: bool = True) -> OptimizeReport:
-    """Compact every table and vacuum what no version within ``retention`` reads (takes the lock)."""
+    """Compact every table and vacuum what no version within ``retention`` reads (takes the lock;
+    on S3, runs again if another writer committed first)."""
+    return retrying(wh, lambda wh: _optimize(wh, retention, compact))
+
+
+def _optimize(wh: Warehouse, retention: timedelta, compact: bool) -> OptimizeReport:
     from deltalake import WriterProperties
     from deltalake.transaction import CommitProperties
 
@@ -62,32 +91,45 @@ def optimize(wh: Warehouse, *, retention: timedelta = RETENTION, compact: bool =
 
     report = OptimizeReport()
     root = wh.root
+    remote = wh.remote is not None
     with lock(wh):
         recover(wh)
-        base = versions.current(root)
+        base = wh.version() if remote else versions.current(root)
         assert base is not None  # an open warehouse has its creation version
         named = dict(base.tables)
-        if compact:
-            for table in TABLES:
-                before = len(tables.live_files(root, table, named[table]))
-                if before < 2:
-                    continue
-                dt = tables.open_table(root, table)
-                checkpoint("table", table)
-                with tables.io_errors():
-                    dt.optimize.compact(
-                        target_size=TARGET_FILE_BYTES,
-                        writer_properties=WriterProperties(
-                            compression="ZSTD", compression_level=1 if table == TEXTS.name else 3
-                        ),
-                        commit_properties=CommitProperties(custom_metadata={"evalhouse.kind": "optimize"}),
-                    )
-                named[table] = tables.latest_version(root, table)
-                report.compacted[table] = (before, len(tables.live_files(root, table, named[table])))
-        # Publish the compaction first: a vacuum must never delete what the published version reads.
-        checkpoint("publish")
-        version = versions.new(root, "optimize", None, named)
-        versions.publish(root, version)
+        number = base.number + 1
+        if remote:
+            claim(wh, number, f"optimize-{number}")
+        try:
+            on = restore_moved(root, base) if remote else {}
+            if compact:
+                for table in TABLES:
+                    before = len(tables.live_entries(root, table, named[table]))
+                    if before < 2:
+                        continue
+                    dt = tables.open_table(root, table, on.get(table))
+                    checkpoint("table", table)
+                    with tables.io_errors(), _conflicts(dt, remote):
+                        dt.optimize.compact(
+                            target_size=TARGET_FILE_BYTES,
+                            writer_properties=WriterProperties(
+                                compression="ZSTD", compression_level=1 if table == TEXTS.name else 3
+                            ),
+                            commit_properties=CommitProperties(
+                                custom_metadata={"evalhouse.kind": "optimize"},
+                                # On S3: exactly on the version read, or fail (see the docstring).
+                                max_commit_retries=0 if remote else None,
+                            ),
+                        )
+                    named[table] = dt.version() if remote else tables.latest_version(root, table)
+                    report.compacted[table] = (before, len(tables.live_entries(root, table, named[table])))
+            # Publish the compaction first: a vacuum must never delete what the published version reads.
+            checkpoint("publish")
+            version = versions.Version(number, "optimize", None, datetime.now(UTC), named)
+            versions.publish(root, version)
+        finally:
+            if remote:
+                release(wh, number)
         report.version = version.number
         update_views(wh)
         cutoff = datetime.now(UTC) - retention
@@ -98,7 +140,11 @@ def optimize(wh: Warehouse, *, retention: timedelta = RETENTION, compact: bool =
             checkpoint("vacuum", table)
             with tables.io_errors():
                 gone = tables.open_table(root, table).vacuum(
-                    retention_hours=0, enforce_retention_duration=False, dry_run=False, full=True, keep_versions=keep
-                )
+                    retention_hours=0, enforce_retention_duration=False, dry_run=False, full=not remote,
+                    keep_versions=keep,
+                )  # fmt: skip
+            if remote:  # their fetched copies in the working folder go too
+                for name in gone:
+                    (tables.folder(root, table) / name.rsplit("/", 1)[-1]).unlink(missing_ok=True)
             report.vacuumed[table] = len(gone)
     return report

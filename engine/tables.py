@@ -9,6 +9,11 @@ the live file list evalhouse names in its views. Every Parquet file evalhouse wr
 New files are written into the table's folder under a name carrying their batch id
 (``part-<batch>-<part>.parquet``): invisible to every reader until a commit adds them, and
 recognisable as a dead writer's leftovers if none ever does (see engine/commit.py).
+
+On S3 (engine/store.py) the tables live under the warehouse's prefix and ``root`` is its local
+working folder: delta-rs is given the ``s3://`` URI, live files are fetched into the working
+folder's ``tables/<table>/`` for DuckDB, and commits name the Delta version they build on, so that
+one that lost a race fails (CommitConflict) instead of landing on top of another writer's commit.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from evalhouse.errors import WarehouseError
+from evalhouse import store
+from evalhouse.errors import CommitConflict, WarehouseError
 from evalhouse.schema import TABLES, TEXTS
 
 if TYPE_CHECKING:
@@ -47,8 +53,13 @@ def folder(root: Path, table: str) -> Path:
 
 
 def uri(root: Path, table: str) -> str:
-    """The path delta-rs is given for a table (see :func:`check_path`)."""
-    return str(folder(root, table))
+    """The path delta-rs is given for a table (see :func:`check_path`); ``s3://...`` on S3."""
+    loc = store.location(root)
+    return f"{loc.url}/{TABLES_DIR}/{table}" if loc else str(folder(root, table))
+
+
+def _options(root: Path) -> dict[str, str] | None:
+    return store.delta_options() if store.location(root) else None
 
 
 def check_path(root: Path) -> None:
@@ -109,7 +120,7 @@ def open_table(root: Path, table: str, version: int | None = None) -> DeltaTable
     from deltalake.exceptions import DeltaError
 
     try:
-        return DeltaTable(uri(root, table), version=version)
+        return DeltaTable(uri(root, table), version=version, storage_options=_options(root))
     except (DeltaError, OSError, ValueError) as exc:
         at = f" at Delta version {version}" if version is not None else ""
         raise WarehouseError(
@@ -121,6 +132,14 @@ def open_table(root: Path, table: str, version: int | None = None) -> DeltaTable
 def live_files(root: Path, table: str, version: int) -> list[str]:
     """Absolute paths of the files of ``table`` live at Delta ``version`` (in no meaningful order:
     rows carry what orders them, e.g. the ledger's ``batch_id``)."""
+    loc = store.location(root)
+    if loc is not None:  # fetched into the working folder, where DuckDB and pyarrow read them
+        paths = []
+        for entry in live_entries(root, table, version):
+            path = folder(root, table) / entry["path"]
+            store.fetch(loc, f"{TABLES_DIR}/{table}/{entry['path']}", path, entry["size"])
+            paths.append(str(path))
+        return paths
     # file_uris is the cheap call (no Arrow table); the names are evalhouse's or delta-rs's own
     # (no partitions), so the name alone places each file in the table's real folder.
     return [str(folder(root, table) / Path(u).name) for u in open_table(root, table, version).file_uris()]
@@ -149,6 +168,7 @@ def create(root: Path, table: str) -> int:
             TABLES[table].arrow_schema(),
             mode="ignore",
             configuration={"delta.enableExpiredLogCleanup": "false"},
+            storage_options=_options(root),
         ).version()
 
 
@@ -166,16 +186,31 @@ def remove_action(name: str, size: int, when_ms: int) -> Any:
     return RemoveAction(name, True, when_ms, size)
 
 
-def commit(root: Path, table: str, actions: list[Any], batch_id: str | None, kind: str) -> int:
-    """Commit add and remove actions to ``table`` as one Delta commit; returns its new version."""
+def commit(root: Path, table: str, actions: list[Any], batch_id: str | None, kind: str, on: int | None = None) -> int:
+    """Commit add and remove actions to ``table`` as one Delta commit; returns its new version.
+
+    With ``on``, the commit must be the one right after Delta version ``on``: if another writer
+    committed that version first, nothing is committed and CommitConflict is raised (delta-rs
+    would otherwise retry an append on top of the other commit).
+    """
+    from deltalake.exceptions import CommitFailedError
     from deltalake.transaction import CommitProperties
 
-    dt = open_table(root, table)
+    dt = open_table(root, table, on)
     meta = {"evalhouse.kind": kind} | ({"evalhouse.batch": batch_id} if batch_id else {})
+    props = CommitProperties(custom_metadata=meta, max_commit_retries=0 if on is not None else None)
     with io_errors():
-        dt.create_write_transaction(
-            actions, "append", TABLES[table].arrow_schema(), commit_properties=CommitProperties(custom_metadata=meta)
-        )
+        try:
+            dt.create_write_transaction(actions, "append", TABLES[table].arrow_schema(), commit_properties=props)
+        except CommitFailedError as exc:
+            if on is None:
+                raise
+            raise CommitConflict(
+                f"{uri(root, table)}: another writer committed Delta version {on + 1} first ({_first_line(exc)})",
+                hint="run the command again",
+            ) from None
+    if on is not None:
+        return on + 1
     return open_table(root, table).version()
 
 
@@ -216,7 +251,16 @@ def _first_line(exc: BaseException) -> str:
 
 
 def data_files(root: Path, table: str) -> list[str]:
-    """Names of the Parquet files in a table's folder (live, of older versions, or unknown)."""
+    """Names of the Parquet files in a table's folder (live, of older versions, or unknown); on S3,
+    in the store."""
+    loc = store.location(root)
+    if loc is not None:
+        return [n for n in store.names(loc, f"{TABLES_DIR}/{table}") if n.endswith(".parquet")]
+    return local_files(root, table)
+
+
+def local_files(root: Path, table: str) -> list[str]:
+    """Names of the Parquet files in a table's local folder (on S3: fetched and staged ones)."""
     try:
         return sorted(n for n in os.listdir(folder(root, table)) if n.endswith(".parquet") and not n.startswith("."))
     except FileNotFoundError:

@@ -5,7 +5,8 @@ metrics, the ledger). A *warehouse version* is one small JSON file, ``versions/<
 the Delta version of each table; readers read every table at the versions of the newest one, so
 they see all of a commit or none of it. Publishing that file is the commit point: it is created
 once and never replaced (a hard link of a finished temporary file, which fails if the name is
-taken), so two writers can never both publish version n.
+taken; on S3 a conditional put, ``If-None-Match: *``), so two writers can never both publish
+version n.
 
 A version also records what it was (``create``, ``ingest``, ``compare``, ``optimize``,
 ``migrate``), its batch id and the rows it added per table: ``evalhouse history`` lists them, and
@@ -23,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalhouse.errors import WarehouseError
+from evalhouse import store
+from evalhouse.errors import CommitConflict, WarehouseError
 
 if TYPE_CHECKING:
     from evalhouse.warehouse import Warehouse
@@ -65,6 +67,9 @@ def numbers(root: Path) -> list[int]:
     >>> import tempfile; numbers(Path(tempfile.mkdtemp()))
     []
     """
+    loc = store.location(root)
+    if loc is not None:
+        return sorted(int(m.group(1)) for n in store.names(loc, VERSIONS_DIR) if (m := VERSION_NAME.fullmatch(n)))
     try:
         names = os.listdir(folder(root))
     except FileNotFoundError:
@@ -76,20 +81,38 @@ def path_of(root: Path, number: int) -> Path:
     return folder(root) / f"{number:020d}.json"
 
 
+# Versions of S3 warehouses read by this process: a published version never changes, and each
+# read of one is a request.
+_read_remote: dict[tuple[store.S3Location, int], Version] = {}
+
+
 def read(root: Path, number: int) -> Version:
     """Version ``number``; raises WarehouseError if it is missing or unreadable."""
     path = path_of(root, number)
+    loc = store.location(root)
+    if loc is not None and (loc, number) in _read_remote:
+        return _read_remote[loc, number]
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        return Version(
+        if loc is not None:
+            found = store.read(loc, f"{VERSIONS_DIR}/{path.name}")
+            if found is None:
+                raise FileNotFoundError(f"{loc.url}/{VERSIONS_DIR}/{path.name}")
+            doc = json.loads(found)
+        else:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        version = Version(
             number=int(doc["number"]), kind=str(doc["kind"]), batch_id=doc.get("batch_id"),
             time=datetime.fromisoformat(doc["time"]), tables={str(k): int(v) for k, v in doc["tables"].items()},
             added=dict(doc.get("added") or {}), removed=dict(doc.get("removed") or {}),
         )  # fmt: skip
-    except FileNotFoundError:
-        raise WarehouseError(f"{path}: missing", hint="`evalhouse history` lists the versions") from None
+    except FileNotFoundError as exc:
+        where = exc.args[0] if loc else path
+        raise WarehouseError(f"{where}: missing", hint="`evalhouse history` lists the versions") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise WarehouseError(f"{path}: not a warehouse version ({exc})", hint="run `evalhouse doctor`") from None
+    if loc is not None:
+        _read_remote[loc, number] = version
+    return version
 
 
 def current(root: Path) -> Version | None:
@@ -106,11 +129,20 @@ def history(root: Path) -> list[Version]:
 def publish(root: Path, version: Version) -> None:
     """Publish ``version``: the commit point of every write to the warehouse.
 
-    Raises WarehouseError if that number is taken (another writer committed first).
+    Raises WarehouseError if that number is taken (another writer committed first); on S3,
+    CommitConflict, which the writer answers by redoing its work on the new state.
     """
     from evalhouse.warehouse import fsync
 
     target = path_of(root, version.number)
+    loc = store.location(root)
+    if loc is not None:
+        if not store.create(loc, f"{VERSIONS_DIR}/{target.name}", version.to_json().encode()):
+            raise CommitConflict(
+                f"{loc.url}: another writer published version {version.number} first; nothing of this commit is live",
+                hint="run the command again",
+            )
+        return
     target.parent.mkdir(exist_ok=True)
     tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
     try:

@@ -15,6 +15,11 @@ of a commit or none of it. Views name the exact live files of those versions (ne
 character of the warehouse's path is special), so every commit rewrites evalhouse.duckdb, and so
 does any command that finds it was written for another folder (a moved or copied warehouse) or
 another version.
+
+An S3 warehouse (``--warehouse s3://bucket/prefix``, engine/store.py) has the same layout under its
+prefix, without evalhouse.duckdb (the DuckDB shell cannot read S3 here) and ``.lock``: writers
+serialise by conditional puts instead (engine/commit.py). ``Warehouse.root`` is then its local
+working folder.
 """
 
 from __future__ import annotations
@@ -29,12 +34,12 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalhouse import tables, versions
+from evalhouse import store, tables, versions
 from evalhouse.errors import WarehouseError
 from evalhouse.schema import SCHEMA_VERSION, TABLES
 
@@ -71,6 +76,21 @@ class Warehouse:
     # The present, held still: the version a long read (a report, an export) began with, so that
     # every query of it reads the same version even if a commit lands meanwhile (see pinned()).
     at: int | None = None
+    # On S3, the version a writer began on, while it holds :func:`lock`: everything it reads, and
+    # the commit it makes on top, are of that version (a list so that lock() can set it on a
+    # frozen value; empty when no writer holds it).
+    held: list[int] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def remote(self) -> store.S3Location | None:
+        """Where the warehouse lives on S3 (``root`` is then its local working folder); None: local."""
+        return store.location(self.root)
+
+    @property
+    def name(self) -> str:
+        """The warehouse as the user named it: its folder, or its ``s3://`` URL."""
+        loc = self.remote
+        return loc.url if loc else str(self.root)
 
     @property
     def db_path(self) -> Path:
@@ -81,7 +101,10 @@ class Warehouse:
         return self.root / "evalhouse.json"
 
     def version(self) -> versions.Version:
-        """The warehouse version this reads: ``as_of``, else the newest."""
+        """The warehouse version this reads: ``as_of``, else the newest (on S3, within :func:`lock`,
+        the one the writer began on)."""
+        if self.held:
+            return versions.read(self.root, self.held[-1])
         if self.as_of is not None or self.at is not None:
             return versions.read(self.root, self.as_of if self.as_of is not None else self.at)  # type: ignore[arg-type]
         found = versions.current(self.root)
@@ -98,10 +121,15 @@ class Warehouse:
         v = version or self.version()
         if table not in v.tables:
             return []
-        files = tables.live_files(self.root, table, v.tables[table])
+        try:
+            files = tables.live_files(self.root, table, v.tables[table])
+        except FileNotFoundError as exc:  # on S3: the object is gone from the store
+            if self.as_of is None:
+                raise WarehouseError(f"cannot read the warehouse's files: {self.name}/{exc} is missing") from None
+            files = [str(exc)]
         if self.as_of is not None and not all(os.path.exists(f) for f in files):
             raise WarehouseError(
-                f"version {v.number} of {self.root} can no longer be read: `evalhouse optimize` deleted its files",
+                f"version {v.number} of {self.name} can no longer be read: `evalhouse optimize` deleted its files",
                 hint="`evalhouse history` lists the versions; optimize keeps those of its retention period",
             )
         return files
@@ -113,10 +141,14 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False, as_of:
     ``as_of`` (a version number, a batch id or an ISO time; see :func:`versions.resolve`) opens the
     warehouse as it was then: every view reads the tables at that version.
 
+    ``root`` may be ``s3://bucket/prefix`` (see :func:`_open_remote`).
+
     >>> import tempfile; d = tempfile.mkdtemp()
     >>> open_warehouse(d + "/wh", create=True).db_path.name
     'evalhouse.duckdb'
     """
+    if store.is_url(root):
+        return _open_remote(str(root), create=create, as_of=as_of)
     wh = Warehouse(Path(root).resolve())
     tables.check_path(wh.root)
     if not wh.meta_path.exists():
@@ -156,6 +188,53 @@ def open_warehouse(root: str | os.PathLike[str], *, create: bool = False, as_of:
     return wh
 
 
+def _open_remote(url: str, *, create: bool, as_of: str | None) -> Warehouse:
+    """Open an S3 warehouse (``as_of``: as it was then), creating it if asked."""
+    loc = store.parse_url(url)
+    store.check(loc)
+    wh = Warehouse(store.working_folder(loc))
+    if store.read(loc, "evalhouse.json") is None:
+        if not create:
+            raise WarehouseError(f"no warehouse at {loc.url}", hint="run `evalhouse ingest PATH` to create one")
+        _initialise_remote(wh, loc)
+    meta = read_meta(wh)
+    version = meta.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise WarehouseError(
+            f"{loc.url}/evalhouse.json: schema_version is {version!r}; this evalhouse reads {SCHEMA_VERSION} on S3",
+            hint="upgrade evalhouse" if isinstance(version, int) and version > SCHEMA_VERSION else
+            "upgrade a copy of it on a local disk with `evalhouse migrate`",
+        )  # fmt: skip
+    from evalhouse.commit import recover
+
+    # Only what is safe with writers at work (see recover); a reader without write access skips it.
+    with contextlib.suppress(WarehouseError):
+        recover(wh)
+    if as_of is not None:
+        return Warehouse(wh.root, versions.resolve(wh, as_of))
+    return wh
+
+
+def _initialise_remote(wh: Warehouse, loc: store.S3Location) -> None:
+    """Create an S3 warehouse: the empty tables, version 0, then evalhouse.json (what makes it one).
+
+    Each step is safe to run twice and by two processes at once: a table that exists is kept,
+    version 0 and evalhouse.json are put only if absent.
+    """
+    found = versions.numbers(wh.root)
+    if len(found) > 1:  # as for a local folder: never adopt data whose evalhouse.json is gone
+        raise WarehouseError(
+            f"{loc.url} holds warehouse versions but no evalhouse.json; not creating a warehouse over it",
+            hint="restore evalhouse.json from a backup",
+        )
+    if not found:
+        created = create_tables(wh)
+        with contextlib.suppress(WarehouseError):  # another process published version 0 first: keep it
+            versions.publish(wh.root, versions.new(wh.root, "create", None, created))
+    meta = {"schema_version": SCHEMA_VERSION, "created_at": _now_iso(), "tables": sorted(TABLES)}
+    store.create(loc, "evalhouse.json", (json.dumps(meta, indent=2) + "\n").encode())
+
+
 def _pending_work(wh: Warehouse) -> bool:
     from evalhouse.commit import pending
 
@@ -171,17 +250,32 @@ def history(wh: Warehouse) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+_DOCTOR = "run `evalhouse doctor`"
+
+
 def read_meta(wh: Warehouse) -> dict[str, Any]:
+    loc = wh.remote
+    where, hint = (f"{loc.url}/evalhouse.json", "restore it from a backup") if loc else (wh.meta_path, _DOCTOR)
     try:
-        meta = json.loads(wh.meta_path.read_text(encoding="utf-8"))
+        if loc is not None:
+            found = store.read(loc, "evalhouse.json")
+            if found is None:
+                raise FileNotFoundError("missing")
+            meta = json.loads(found)
+        else:
+            meta = json.loads(wh.meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise WarehouseError(f"{wh.meta_path}: unreadable ({exc})", hint="run `evalhouse doctor`") from None
+        raise WarehouseError(f"{where}: unreadable ({exc})", hint=hint) from None
     if not isinstance(meta, dict):
-        raise WarehouseError(f"{wh.meta_path}: not a JSON object", hint="run `evalhouse doctor`")
+        raise WarehouseError(f"{where}: not a JSON object", hint=hint)
     return meta
 
 
 def write_meta(wh: Warehouse, meta: dict[str, Any]) -> None:
+    loc = wh.remote
+    if loc is not None:
+        store.put(loc, "evalhouse.json", (json.dumps(meta, indent=2) + "\n").encode())
+        return
     # A name of its own: two processes writing at once must not write into one temporary file.
     tmp = wh.root / f".evalhouse.json.{secrets.token_hex(4)}.tmp"
     try:
@@ -369,6 +463,8 @@ def write_views_db(wh: Warehouse) -> None:
     """(Re)write evalhouse.duckdb with the views, replacing it in one rename (hold the lock)."""
     import duckdb
 
+    if wh.remote is not None:  # no views file on S3 (see the module's docstring)
+        return
     statements = view_sql(wh)
     # Only a holder of the lock writes these: any found now were left by a process that died.
     for leftover in [*wh.root.glob(VIEW_TMP_GLOB), *wh.root.glob(META_TMP_GLOB)]:
@@ -408,7 +504,7 @@ def refresh_views(wh: Warehouse) -> None:
     For readers: a warehouse that cannot be written (read-only) is left as it is, and so is one
     whose lock a writer holds (its commit rewrites the views).
     """
-    if wh.as_of is not None:  # a view of the past never replaces the present's views file
+    if wh.as_of is not None or wh.remote is not None:  # the past's views, or S3's: no views file
         return
     with contextlib.suppress(OSError, WarehouseError), lock(wh, wait=False):
         if not views_are_current(wh):
@@ -454,7 +550,21 @@ def lock(wh: Warehouse, *, wait: bool = True, on_wait: Any = None) -> Iterator[N
     The lock belongs to the open file, so any process holding a copy of the descriptor holds it:
     it is close-on-exec, and a holder must not ``fork`` (ingest's workers come from a fork server),
     or a child outliving a killed writer would keep every later one waiting.
+
+    An S3 warehouse has no lock: writers on any machine work at once, and the commit protocol
+    (engine/commit.py) lets one of them publish each version and makes the others redo their work.
+    Here the warehouse is held at its newest version instead (``Warehouse.held``): what the writer
+    reads and the commit it makes on top are of that version, and the commit fails with
+    CommitConflict if another writer published a newer one meanwhile.
     """
+    if wh.remote is not None:
+        found = versions.current(wh.root)
+        wh.held.append(found.number if found else 0)
+        try:
+            yield
+        finally:
+            wh.held.pop()
+        return
     try:
         fd = os.open(wh.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
