@@ -120,6 +120,29 @@ as_of_option = click.option(
 )  # fmt: skip
 
 
+def engine_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--engine: where the per-item and per-group aggregation runs (the statistics run here either way)."""
+    from evalhouse.settings import ENGINES
+
+    return click.option(
+        "--engine", type=click.Choice(ENGINES), default="duckdb", show_default=True,
+        help="spark: aggregate on a SparkSession ([spark] of evalhouse.toml, EVALHOUSE_SPARK_MASTER or "
+             "SPARK_REMOTE; default local[*]).",
+    )(fn)  # fmt: skip
+
+
+def connect_engine(wh: Any, engine: str, config: str | None = None) -> Any:
+    """A connection with the warehouse's views: DuckDB in process, or Spark (``--engine spark``)."""
+    if engine == "spark":
+        from evalhouse.settings import load_spark
+        from evalhouse.spark import connect as spark_connect
+
+        return spark_connect(wh, load_spark(config))
+    from evalhouse.warehouse import connect
+
+    return connect(wh)
+
+
 def query(
     warehouse: str, sql: str, params: Any = None, as_of: str | None = None, read_only: bool = False
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -185,6 +208,7 @@ def ingest(paths: tuple[str, ...], warehouse: str, strict: bool, no_wait: bool, 
     Example:
       evalhouse ingest results/ runs/model-a_q8_0_results.json
     """
+    from evalhouse.commit import retrying
     from evalhouse.ingest import ingest as run_ingest
     from evalhouse.limits import load_limits
     from evalhouse.tabular import terminal_text
@@ -193,7 +217,8 @@ def ingest(paths: tuple[str, ...], warehouse: str, strict: bool, no_wait: bool, 
     limits = load_limits(config)
     wh = open_warehouse(warehouse, create=True)
     with _progress(quiet) as progress:
-        report = run_ingest(
+        # On S3, an ingest that another writer beat to the commit is redone on the new state.
+        report = retrying(wh, lambda wh: run_ingest(
             wh,
             paths,
             strict=strict,
@@ -202,7 +227,7 @@ def ingest(paths: tuple[str, ...], warehouse: str, strict: bool, no_wait: bool, 
             on_wait=lambda: click.echo("Waiting for another ingest to finish...", err=True),
             progress=progress,
             limits=limits,
-        )
+        ))  # fmt: skip
     if not quiet:
         for o in report.rejected:
             click.echo(f"rejected: {terminal_text(o.reason or '')}", err=True)
@@ -305,6 +330,7 @@ SUMMARY_BY = {
 @warehouse_option
 @format_option
 @as_of_option
+@engine_option
 @engine_errors
 def summary(
     by: str,
@@ -315,6 +341,7 @@ def summary(
     warehouse: str,
     fmt: str,
     as_of: str | None,
+    engine: str,
 ) -> None:
     """Score statistics with confidence intervals by model, category or benchmark.
 
@@ -328,11 +355,12 @@ def summary(
     Example:
       evalhouse summary --by model,category --format markdown
       evalhouse summary --by model --cluster task --level 0.9
+      evalhouse summary --by model,category --engine spark
     """
     from evalhouse.stats import describe
-    from evalhouse.warehouse import connect, open_warehouse
+    from evalhouse.warehouse import open_warehouse
 
-    con = connect(open_warehouse(warehouse, as_of=as_of))
+    con = connect_engine(open_warehouse(warehouse, as_of=as_of), engine)
     try:
         frame = describe(con, SUMMARY_BY[by], level=level, method=interval, cluster=cluster, per_answer=per_answer)
     finally:
@@ -390,14 +418,14 @@ def _settings(config: str | None, **options: Any) -> Any:
 
 
 def _run_compare(warehouse: str, settings: Any, no_save: bool, default_by: Sequence[str],
-                 as_of: str | None = None) -> Any:  # fmt: skip
+                 as_of: str | None = None, engine: str = "duckdb") -> Any:  # fmt: skip
     from evalhouse.compare import compare as run_compare
     from evalhouse.compare import save
-    from evalhouse.warehouse import connect, open_warehouse
+    from evalhouse.warehouse import open_warehouse
 
     wh = open_warehouse(warehouse, as_of=as_of)
     no_save = no_save or as_of is not None  # a view of the past is read, never written to
-    con = connect(wh)
+    con = connect_engine(wh, engine, settings.source)
     try:
         frame = run_compare(con, settings, default_by=default_by)
     finally:
@@ -420,8 +448,10 @@ no_save_option = click.option("--no-save", is_flag=True, help="Do not store the 
 @warehouse_option
 @format_option
 @as_of_option
+@engine_option
 @engine_errors
-def compare(config: str | None, no_save: bool, warehouse: str, fmt: str, as_of: str | None, **options: Any) -> None:
+def compare(config: str | None, no_save: bool, warehouse: str, fmt: str, as_of: str | None, engine: str,
+            **options: Any) -> None:  # fmt: skip
     """Compare candidate models with baselines, overall and per category or benchmark.
 
     Pairs every --baseline match with every --candidate match; with no patterns (and no
@@ -436,8 +466,9 @@ def compare(config: str | None, no_save: bool, warehouse: str, fmt: str, as_of: 
     Example:
       evalhouse compare --baseline modela --candidate 'aegis*' --by category
       evalhouse compare -b model-a -c 'agiasi*' --test student --adjust none --format csv
+      evalhouse compare --engine spark --no-save --format json
     """
-    frame = _run_compare(warehouse, _settings(config, **options), no_save, ["category"], as_of)
+    frame = _run_compare(warehouse, _settings(config, **options), no_save, ["category"], as_of, engine)
     emit(frame.columns, frame.rows(), fmt)
 
 
@@ -456,9 +487,10 @@ GATE_EXIT = {"pass": 0, "regressed": 1, "inconclusive": 3}
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: one line per row; json: the rows with their verdict.")  # fmt: skip
 @as_of_option
+@engine_option
 @engine_errors
 def gate(config: str | None, no_save: bool, warehouse: str, fmt: str, max_drop: float | None, as_of: str | None,
-         **options: Any) -> None:  # fmt: skip
+         engine: str, **options: Any) -> None:  # fmt: skip
     """Non-inferiority gate: is each candidate at worst a margin below its baseline?
 
     Runs the same analysis as `compare` (overall rows only unless --by). Per row, with the
@@ -482,7 +514,7 @@ def gate(config: str | None, no_save: bool, warehouse: str, fmt: str, max_drop: 
     settings = _settings(config, **options)
     if settings.margin is None:
         raise AnalysisError("the gate needs a margin", hint="--margin 2% (of the baseline mean) or --margin 0.02")
-    frame = _run_compare(warehouse, settings, no_save, [], as_of)
+    frame = _run_compare(warehouse, settings, no_save, [], as_of, engine)
     verdicts = frame["verdict"].to_list()
     worst = "regressed" if "regressed" in verdicts else ("inconclusive" if "inconclusive" in verdicts else "pass")
     if fmt == "json":
@@ -766,9 +798,9 @@ def migrate(warehouse: str) -> None:
     wh = open_warehouse(warehouse)
     done = [v for v in versions.history(wh.root) if v.kind == "migrate"]
     if done:
-        click.echo(f"{wh.root}: migrated to Delta tables at version {done[-1].number} ({done[-1].time:%Y-%m-%d %H:%M})")
+        click.echo(f"{wh.name}: migrated to Delta tables at version {done[-1].number} ({done[-1].time:%Y-%m-%d %H:%M})")
     else:
-        click.echo(f"{wh.root}: already in this evalhouse's layout; nothing to do")
+        click.echo(f"{wh.name}: already in this evalhouse's layout; nothing to do")
 
 
 # evalhouse.synth.WRITERS, spelled out here so that `--help` does not import numpy.
@@ -891,8 +923,12 @@ def shell(warehouse: str) -> None:
     Example:
       evalhouse shell
     """
+    from evalhouse.store import refuse
     from evalhouse.warehouse import open_warehouse
 
+    refuse(warehouse, "shell", "the DuckDB shell cannot read s3:// without its httpfs extension",
+           "query it with `evalhouse sql`, copy it out with `evalhouse export --format parquet OUT` (then "
+           "`duckdb` on OUT), or read tables/<table> in place with Spark or another Delta Lake reader")  # fmt: skip
     wh = open_warehouse(warehouse)
     exe = shutil.which("duckdb") or _beside_python("duckdb")
     if not exe:
@@ -942,9 +978,10 @@ def doctor(warehouse: str, repair: bool) -> None:
 @click.option("--metric", default=None, help="Metric the charts show (default: the one with the most scores).")
 @warehouse_option
 @as_of_option
+@engine_option
 @engine_errors
 def report(out: str, config: str | None, outputs: tuple[str, ...], metric: str | None, warehouse: str,
-           as_of: str | None, **options: Any) -> None:  # fmt: skip
+           as_of: str | None, engine: str, **options: Any) -> None:  # fmt: skip
     """Write the report: per pair the verdict and where it got worse first, then the comparisons,
     models and categories side by side on shared items, charts and provenance.
 
@@ -961,7 +998,8 @@ def report(out: str, config: str | None, outputs: tuple[str, ...], metric: str |
 
     settings = _settings(config, **options)
     wh = open_warehouse(warehouse, as_of=as_of)
-    result = build_report(wh, out, outputs=outputs or OUTPUTS, metric=metric, settings=settings)
+    result = build_report(wh, out, outputs=outputs or OUTPUTS, metric=metric, settings=settings,
+                          connect=lambda pinned: connect_engine(pinned, engine, settings.source))  # fmt: skip
     for path in (result.markdown, result.html, result.interactive):
         if path is not None:
             click.echo(f"wrote {path}")

@@ -43,6 +43,7 @@ Margin(value=0.5, relative=False)
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ SCOPES = ("overall", "category", "benchmark")
 ADJUST_METHODS = ("holm", "bh", "none")
 TESTS = ("auto", "student", "welch", "paired", "sign-flip", "permutation", "mcnemar", "score", "fisher")
 DIRECTIONS = {"higher": True, "lower": False}
+# Where summary, compare, gate and report aggregate: DuckDB in process, or a SparkSession.
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -272,3 +275,66 @@ def _patterns(path: str | Path, key: str, table: dict[str, Any], field_name: str
         name = key if "." in key else f"compare.{key}"
         raise AnalysisError(f"{path}: {name} must be a string or a list of strings")
     return tuple(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# [spark]: where `--engine spark` runs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """The SparkSession of ``--engine spark``, from ``[spark]`` of evalhouse.toml over these defaults.
+
+    ``evalhouse.toml``::
+
+        [spark]
+        master = "spark://head:7077"        # default local[*]; env EVALHOUSE_SPARK_MASTER wins
+        remote = "sc://head:15002"          # Spark Connect instead of a master; env SPARK_REMOTE wins
+        conf = { "spark.executor.memory" = "8g" }
+
+    >>> load_spark(None, environ={"EVALHOUSE_SPARK_MASTER": "local[2]"}).master
+    'local[2]'
+    """
+
+    master: str = "local[*]"
+    remote: str | None = None
+    conf: Mapping[str, str] = field(default_factory=dict)
+
+
+# The environment over the file: a job scheduler sets these per run, the file holds the site default.
+SPARK_ENV = {"master": "EVALHOUSE_SPARK_MASTER", "remote": "SPARK_REMOTE"}
+
+
+def load_spark(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> SparkSettings:
+    """The ``[spark]`` settings: defaults < ``evalhouse.toml`` (``path``, default ./evalhouse.toml if
+    present) < the environment (:data:`SPARK_ENV`)."""
+    environ = os.environ if environ is None else environ
+    section: dict[str, Any] = {}
+    if path is not None or Path(CONFIG_FILE).is_file():
+        path = path or CONFIG_FILE
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise AnalysisError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+            raise AnalysisError(f"{path}: not a valid UTF-8 TOML file ({type(exc).__name__})") from None
+        section = _table(path, data, "spark")
+        known = [f.name for f in dataclasses.fields(SparkSettings)]
+        unknown = sorted(set(section) - set(known))
+        if unknown:
+            raise AnalysisError(
+                f"{path}: [spark] has unknown key(s) {', '.join(unknown)}", hint=f"known: {', '.join(known)}"
+            )
+        for key in ("master", "remote"):
+            if key in section and not isinstance(section[key], str):
+                raise AnalysisError(f"{path}: spark.{key} must be a string")
+        conf = section.get("conf", {})
+        if not isinstance(conf, dict) or not all(isinstance(v, (str, int, float, bool)) for v in conf.values()):
+            raise AnalysisError(f"{path}: spark.conf must be a table of Spark settings (strings or numbers)")
+        # Spark takes every setting as text; TOML's true is Spark's "true".
+        section["conf"] = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in conf.items()}
+    for key, variable in SPARK_ENV.items():
+        if environ.get(variable):
+            section[key] = environ[variable]
+    return dataclasses.replace(SparkSettings(), **section)

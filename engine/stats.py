@@ -79,6 +79,11 @@ def quote(identifier: str) -> str:
 @contextlib.contextmanager
 def quiet(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Turn DuckDB's progress bar off for a while: it writes to stdout, where CSV or JSON output goes."""
+    from evalhouse.spark import SparkConnection
+
+    if isinstance(con, SparkConnection):  # Spark's goes to stderr, and evalhouse's sessions turn it off
+        yield
+        return
     (before,) = con.sql("SELECT current_setting('enable_progress_bar')").fetchall()[0]
     con.execute("SET enable_progress_bar = false")
     try:

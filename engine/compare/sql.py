@@ -39,18 +39,20 @@ GROUPING_SETS = "GROUPING SETS (({0}, metric), ({0}, metric, bk, category), ({0}
 # filter, `exact_match,strict-match`) or that label's canonical name (`_eh_metric_alias`). Created as
 # temporary views for the time of one comparison.
 _LABEL = metric_label_sql("t")
+# (`* EXCLUDE` and the column again rather than `* REPLACE`, which Spark SQL has no form of; queries
+# name the columns, so their order does not matter.)
 ALIASED = {
     view: f"""CREATE OR REPLACE TEMP VIEW {view} AS
     WITH t AS (
-        SELECT s.* REPLACE (coalesce(a.canonical, s.model) AS model, {_FILTER} AS filter)
+        SELECT s.* EXCLUDE (model, filter), coalesce(a.canonical, s.model) AS model, {_FILTER} AS filter
         FROM {table} AS s LEFT JOIN _eh_alias AS a ON a.spelling = s.model
     )
-    SELECT t.* REPLACE (coalesce(m.canonical, {_LABEL}) AS metric)
+    SELECT t.* EXCLUDE (metric), coalesce(m.canonical, {_LABEL}) AS metric
     FROM t LEFT JOIN _eh_metric_alias AS m ON m.spelling = {_LABEL}"""
     for view, table in (("_eh_scores", "scores"), ("_eh_metrics", "metrics"))
 } | {
     "_eh_runs": """CREATE OR REPLACE TEMP VIEW _eh_runs AS
-    SELECT r.* REPLACE (coalesce(a.canonical, r.model) AS model)
+    SELECT r.* EXCLUDE (model), coalesce(a.canonical, r.model) AS model
     FROM runs AS r LEFT JOIN _eh_alias AS a ON a.spelling = r.model"""
 }
 
@@ -171,8 +173,8 @@ def values_sql(cluster: str | None, paired: bool) -> str:
     """The per-unit values behind the rows of ``_eh_need`` (row, pair_id, metric, scope, key, bench, side).
 
     Paired: the differences candidate - baseline on shared units. Unpaired: one side's unit means
-    (``side`` names the model column of ``_eh_pairs``). Ordered by unit, so that Monte Carlo draws
-    are reproducible.
+    (``side`` names the model column of ``_eh_pairs``). Sorted by value, so that Monte Carlo draws
+    are reproducible and depend on the data alone, not on an engine's hash function.
     """
     in_scope = """n.metric = u.metric AND (n.scope = 'overall'
         OR (n.scope = 'category' AND u.category IS NOT DISTINCT FROM n.key AND u.bk = n.bench)
@@ -180,7 +182,7 @@ def values_sql(cluster: str | None, paired: bool) -> str:
     if paired:
         return f"""
         WITH {_items(cluster)}, u AS (SELECT pair_id, metric, category, bk, unit, sc - sb AS v FROM paired_units)
-        SELECT n.row AS row, list(u.v ORDER BY u.unit) AS v
+        SELECT n.row AS row, list_sort(list(u.v)) AS v
         FROM _eh_need AS n JOIN u ON u.pair_id = n.pair_id AND {in_scope}
         GROUP BY n.row
         """
@@ -190,7 +192,7 @@ def values_sql(cluster: str | None, paired: bool) -> str:
         UNION ALL
         SELECT p.pair_id, 'candidate' AS side, units.* FROM _eh_pairs AS p JOIN units ON units.model = p.candidate
     )
-    SELECT n.row AS row, list(u.s ORDER BY u.unit) AS v
+    SELECT n.row AS row, list_sort(list(u.s)) AS v
     FROM _eh_need AS n JOIN u ON u.pair_id = n.pair_id AND u.side = n.side AND {in_scope}
     GROUP BY n.row
     """
@@ -237,7 +239,7 @@ FROM b WHERE own OR NOT has_own GROUP BY model, metric, bk
 # Per model: the metrics it has scores for, and those it has only aggregates for (to explain a pair
 # with none in common).
 METRIC_NAMES_SQL = f"""
-SELECT model, list(DISTINCT label ORDER BY label) AS metrics FROM (
+SELECT model, list_sort(list(DISTINCT label)) AS metrics FROM (
         SELECT model, metric AS label FROM _eh_scores WHERE {LIVE}
         UNION ALL
         SELECT model, metric || ' (aggregate)' AS label FROM _eh_metrics WHERE {LIVE}

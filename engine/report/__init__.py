@@ -18,10 +18,11 @@ Layout of ``--out DIR``::
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -91,6 +92,7 @@ def build_report(
     outputs: tuple[str, ...] = ("md", "html"),
     metric: str | None = None,
     settings: Settings | None = None,
+    connect: Callable[[Warehouse], Any] | None = None,
 ) -> ReportResult:
     """Compute the statistics and comparisons of a warehouse and write the report into ``out``.
 
@@ -102,12 +104,14 @@ def build_report(
         metric: Metric the charts show (default: the one with the most scores).
         settings: The comparison's settings (``evalhouse.settings``; default: every variant against its
             base model; without a margin, the verdicts use 1 % of the baseline mean).
+        connect: Opens the connection the statistics are aggregated on (default
+            ``evalhouse.warehouse.connect``, DuckDB; ``evalhouse.spark.connect`` for Spark).
 
     Returns:
         The paths written.
     """
     from evalhouse.settings import merge
-    from evalhouse.warehouse import connect
+    from evalhouse.warehouse import connect as duckdb_connect
 
     unknown = [o for o in outputs if o not in OUTPUTS]
     if unknown or not outputs:
@@ -118,7 +122,7 @@ def build_report(
     out_dir = Path(out)
     result = ReportResult(out=out_dir)
     wh = wh.pinned()  # the version it reads, and records, whatever commits meanwhile
-    con = connect(wh)
+    con = (connect or duckdb_connect)(wh)
     try:
         facts = _facts(con)
         if not facts["items"]:

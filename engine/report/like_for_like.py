@@ -194,7 +194,9 @@ def _item_means(
         )
         SELECT metric, coalesce(benchmark, 'unknown') AS benchmark, category, task, item_id, filter, model,
                score, answers::BIGINT AS answers, bounded,
-               CASE WHEN item_id IS NULL THEN -row_number() OVER ()
+               -- row_number's window ordered (Spark wants one) as dense_rank's: one sort serves both.
+               CASE WHEN item_id IS NULL
+                    THEN -row_number() OVER (ORDER BY metric, benchmark, category, task, item_id, filter)
                     ELSE dense_rank() OVER (ORDER BY metric, benchmark, category, task, item_id, filter) END AS item
         FROM u
     """
