@@ -419,6 +419,7 @@ def _settings(config: str | None, **options: Any) -> Any:
 
 def _run_compare(warehouse: str, settings: Any, no_save: bool, default_by: Sequence[str],
                  as_of: str | None = None, engine: str = "duckdb") -> Any:  # fmt: skip
+    from evalhouse.commit import retrying
     from evalhouse.compare import compare as run_compare
     from evalhouse.compare import save
     from evalhouse.warehouse import open_warehouse
@@ -431,7 +432,9 @@ def _run_compare(warehouse: str, settings: Any, no_save: bool, default_by: Seque
     finally:
         con.close()
     if not no_save:
-        analysis = save(wh, frame)
+        # On S3 a save that another writer beat to the commit is redone on the new version (the
+        # comparisons are this analysis's own rows, whatever else was committed meanwhile).
+        analysis = retrying(wh, lambda wh: save(wh, frame))
         click.echo(f"analysis {analysis}: {frame.height} comparison(s) stored "
                    "(views comparisons, category_comparisons)", err=True)  # fmt: skip
     return frame
