@@ -24,16 +24,21 @@ local working folder.
 1. claims version n+1: creates ``claims/<n+1>.json`` (its batch id and the time) with a
    conditional put, which fails if another writer claimed it (CommitConflict);
 2. checks that n+1 is not published yet, and restores every table committed past the version n
-   names (a dead writer's leftovers) so that each table's newest Delta version reads as n;
+   names (a dead writer's leftovers) so that each table's newest Delta version reads as n (each
+   restore made exactly on the Delta version it compared with n's);
 3. uploads its files, commits each changed table exactly on the Delta version of step 2 (a
    conditional commit: if another writer's commit took that place, it fails rather than land on
    top of it), and publishes ``versions/<n+1>.json`` (put-if-absent), the commit point;
 4. deletes its claim.
 
-A writer that fails in 1-3 undoes what it did (restores its tables, deletes its uploaded files and
-its claim) and raises CommitConflict; :func:`retrying` then reopens the warehouse at the new
-version and runs the whole command again (an ingest re-reads the ledger and parses again), a few
-times, before it fails with a clear message. A claim whose writer died is recovered by any later
+A writer that fails in 1-3 undoes what it did (restores its tables, each only right on its own
+Delta commit, deletes its uploaded files and its claim) and raises CommitConflict. If the put of
+step 3 failed with no answer, it may have landed, so the writer settles that first: it reads the
+version, and puts it as an unchanged copy of n if absent, so that a put still under way cannot
+land after the undo (a live commit is kept; one S3 cannot tell about is left to recovery).
+:func:`retrying` then reopens the warehouse at the new version and runs the whole command again
+(an ingest re-reads the ledger and parses again), a few times, before it fails with a clear
+message. A claim whose writer died is recovered by any later
 command (:func:`recover`): after ``CLAIM_TIMEOUT`` with no version n+1, version n+1 is published
 as an unchanged copy of n (kind ``repair``), so the dead writer can never publish; then the dead
 batch's uploaded files are deleted and its claim goes. No version can name another writer's Delta
@@ -109,6 +114,9 @@ class Commit:
         # Files that carry rows over from a replaced file (not new rows), and whether it is live.
         self.rewrites: set[Path] = set()
         self.published = False
+        # On S3: whether a failed publication may have landed (neither undone nor to be undone by
+        # abort(); recovery settles it from the claim).
+        self.unsettled = False
         self.marker = wh.root / PENDING_DIR / self.batch_id
         try:
             if wh.remote is not None:  # no marker on S3 (the claim is one); new files are staged here
@@ -169,11 +177,18 @@ class Commit:
             version = versions.new(root, self.kind, self.batch_id, delta, added=added, removed=removed)
             versions.publish(root, version)
             self.published = True
-        except BaseException:
+        except BaseException as exc:
             # Undo what can be undone now; what cannot (a kill), the next writer's recover() does.
             with contextlib.suppress(Exception):
                 recover(self.wh)
-            raise
+            # A failure after the version was linked (flushing its folder, an interrupt) leaves it
+            # live: its files must stay (abort() deletes an unpublished commit's files).
+            if self._landed(base.number + 1) is not True:
+                raise
+            self.published = True
+            if not isinstance(exc, Exception):
+                raise
+            version = versions.read(root, base.number + 1)
         # Live from here on: nothing below may undo it (an interrupt here leaves a marker and stale
         # views, which the next command clears).
         checkpoint("published")
@@ -213,8 +228,9 @@ class Commit:
         number = base.number + 1
         checkpoint("claim")
         claim(self.wh, number, self.batch_id)
-        committed: dict[str, int] = {}
+        committed: dict[str, int] = {}  # table -> the Delta version this commit made
         on: dict[str, int] = {}
+        sent = False
         try:
             on = restore_moved(root, base)
             for table, files in self.adds.items():
@@ -230,6 +246,7 @@ class Commit:
                     )
             checkpoint("publish")
             version = versions.Version(number, self.kind, self.batch_id, datetime.now(UTC), delta, added, removed)
+            sent = True
             try:
                 versions.publish(root, version)
             except CommitConflict:
@@ -237,12 +254,29 @@ class Commit:
                 if versions.read(root, number).batch_id != self.batch_id:
                     raise
             self.published = True
-        except BaseException:
+        except BaseException as exc:
+            # A put that failed without an answer (a timeout, an interrupt) may have landed, and
+            # then this commit is live: settle which before undoing anything.
+            live = self._settle(number, base) if sent else False
+            if live is None:  # unknown: the claim stays, and recovery settles it once S3 answers
+                self.unsettled = True
+                raise
+            if live:
+                self.published = True
+                with contextlib.suppress(WarehouseError):
+                    release(self.wh, number)
+                if not isinstance(exc, Exception):
+                    raise
+                return version
+            # Each step on its own: one that fails must not keep the others from being done. A
+            # restore lands only right on this commit's own Delta commit, never on another
+            # writer's (one that went on after this writer's claim was recovered).
+            for table, made in committed.items():
+                with contextlib.suppress(Exception):
+                    tables.restore(root, table, on[table], on=made)
             with contextlib.suppress(Exception):
-                for table, version_on in on.items():
-                    if table in committed:
-                        tables.restore(root, table, version_on)
                 _delete_batch_files(root, self.batch_id)
+            with contextlib.suppress(Exception):
                 release(self.wh, number)
             raise
         checkpoint("published")
@@ -250,9 +284,35 @@ class Commit:
             release(self.wh, number)
         return version
 
+    def _landed(self, number: int) -> bool | None:
+        """Whether version ``number`` is published and is this commit (None: cannot tell)."""
+        try:
+            return number in versions.numbers(self.wh.root) and versions.read(self.wh.root, number).batch_id == (
+                self.batch_id
+            )
+        except (WarehouseError, OSError):
+            return None
+
+    def _settle(self, number: int, base: versions.Version) -> bool | None:
+        """After a publication of version ``number`` on S3 that failed without a clear answer:
+        whether it is live (True) or never will be (False); None if S3 cannot tell now.
+
+        If no version ``number`` is found, an unchanged copy of ``base`` is put in its place first
+        (kind ``repair``, as recovery does), so that this commit's put cannot land later.
+        """
+        landed = self._landed(number)
+        if landed is False and number not in _numbers_or_empty(self.wh.root):
+            with contextlib.suppress(WarehouseError):  # CommitConflict: another put landed first
+                versions.publish(
+                    self.wh.root, versions.Version(number, "repair", None, datetime.now(UTC), dict(base.tables))
+                )
+            landed = self._landed(number)
+        return landed
+
     def abort(self) -> None:
-        """Give up: delete this commit's files, unless it was published (then it is live)."""
-        if self.published:
+        """Give up: delete this commit's files, unless it was published (then it is live) or may
+        have been."""
+        if self.published or self.unsettled:
             return
         _delete_batch_files(self.wh.root, self.batch_id)
         with contextlib.suppress(OSError):
@@ -369,7 +429,7 @@ def claim(wh: Warehouse, number: int, batch_id: str) -> None:
     assert loc is not None
     key = f"{CLAIMS_DIR}/{number:020d}.json"
     doc = {"batch_id": batch_id, "time": datetime.now(UTC).isoformat()}
-    if not store.create(loc, key, json.dumps(doc).encode()):
+    if not store.create(loc, key, json.dumps(doc).encode()) and not _holds(loc, key, batch_id):
         try:
             since = f" since {json.loads(store.read(loc, key) or b'')['time']}"
         except (ValueError, KeyError, TypeError):
@@ -386,6 +446,22 @@ def claim(wh: Warehouse, number: int, batch_id: str) -> None:
         )
 
 
+def _holds(loc: store.S3Location, key: str, batch_id: str) -> bool:
+    """Whether the claim at ``key`` is ``batch_id``'s: a lost reply to a put that did land reads
+    as "taken" (a retry finds the object), and that claim must not be left to block every writer."""
+    try:
+        return bool(json.loads(store.read(loc, key) or b"")["batch_id"] == batch_id)
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+def _numbers_or_empty(root: Path) -> list[int]:
+    try:
+        return versions.numbers(root)
+    except WarehouseError:
+        return []
+
+
 def release(wh: Warehouse, number: int) -> None:
     """Delete the claim of version ``number`` (its version is published, or never will be by it)."""
     if wh.remote is not None:
@@ -394,13 +470,18 @@ def release(wh: Warehouse, number: int) -> None:
 
 def restore_moved(root: Path, base: versions.Version) -> dict[str, int]:
     """Restore every table committed past the Delta version ``base`` names; returns each table's
-    newest Delta version, which now reads as ``base`` (what the next commit builds on)."""
+    newest Delta version, which now reads as ``base`` (what the next commit builds on).
+
+    Each returned version is one whose files were compared with ``base``'s, or the restore this
+    committed exactly on the newest version it compared (else CommitConflict): the newest version
+    read again afterwards could be another writer's commit that landed meanwhile (a writer whose
+    claim was recovered while it was still at work), which this commit would then publish.
+    """
     newest = {}
     for table, version in base.tables.items():
         latest = tables.latest_version(root, table)
-        if latest > version and _moved_on(root, table, version):
-            tables.restore(root, table, version)
-            latest = tables.latest_version(root, table)
+        if latest > version and live_paths(root, table, latest) != live_paths(root, table, version):
+            latest = tables.restore(root, table, version, on=latest)
         newest[table] = latest
     return newest
 
@@ -505,8 +586,11 @@ def _recover_claims(wh: Warehouse, loc: store.S3Location) -> list[str]:
 def _moved_on(root: Path, table: str, version: int) -> bool:
     """Whether ``table``'s newest Delta version holds other files than ``version`` (a restore, or
     vacuum's own log entries, make newer versions with the same files)."""
-    latest = {e["path"] for e in tables.live_entries(root, table, tables.latest_version(root, table))}
-    return latest != {e["path"] for e in tables.live_entries(root, table, version)}
+    return live_paths(root, table, tables.latest_version(root, table)) != live_paths(root, table, version)
+
+
+def live_paths(root: Path, table: str, version: int) -> set[str]:
+    return {e["path"] for e in tables.live_entries(root, table, version)}
 
 
 def _delete_batch_files(root: Path, batch_id: str) -> int:

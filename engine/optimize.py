@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from evalhouse import tables, versions
-from evalhouse.commit import checkpoint, claim, recover, release, restore_moved, retrying
+from evalhouse.commit import checkpoint, claim, live_paths, new_batch_id, recover, release, restore_moved, retrying
 from evalhouse.errors import CommitConflict, EvalhouseError
 from evalhouse.schema import TABLES, TEXTS
 
@@ -99,7 +99,9 @@ def _optimize(wh: Warehouse, retention: timedelta, compact: bool) -> OptimizeRep
         named = dict(base.tables)
         number = base.number + 1
         if remote:
-            claim(wh, number, f"optimize-{number}")
+            # A claim of its own: one naming the version alone would be taken by a second optimize
+            # on the same version as its own (see commit.claim).
+            claim(wh, number, f"optimize-{new_batch_id()}")
         try:
             on = restore_moved(root, base) if remote else {}
             if compact:
@@ -133,18 +135,44 @@ def _optimize(wh: Warehouse, retention: timedelta, compact: bool) -> OptimizeRep
         report.version = version.number
         update_views(wh)
         cutoff = datetime.now(UTC) - retention
-        kept = [v for v in versions.history(root) if v.time >= cutoff or v.number == version.number]
+        # On S3 other writers may have published since this version (no lock): every one of those
+        # is kept too, whatever the retention, or the newest version could lose files that a later,
+        # unpublished commit removed.
+        kept = [v for v in versions.history(root) if v.time >= cutoff or v.number >= version.number]
         report.oldest_readable = kept[0].number
         for table in TABLES:
             keep = sorted({v.tables[table] for v in kept if table in v.tables})
             checkpoint("vacuum", table)
             with tables.io_errors():
                 gone = tables.open_table(root, table).vacuum(
-                    retention_hours=0, enforce_retention_duration=False, dry_run=False, full=not remote,
+                    retention_hours=0, enforce_retention_duration=False, dry_run=remote, full=not remote,
                     keep_versions=keep,
                 )  # fmt: skip
-            if remote:  # their fetched copies in the working folder go too
-                for name in gone:
-                    (tables.folder(root, table) / name.rsplit("/", 1)[-1]).unlink(missing_ok=True)
+            if remote:
+                gone = _delete_remote(wh, table, gone, keep, version.number)
             report.vacuumed[table] = len(gone)
     return report
+
+
+def _delete_remote(wh: Warehouse, table: str, candidates: list[str], keep: list[int], since: int) -> list[str]:
+    """Delete the files vacuum found for an S3 warehouse's ``table`` (``candidates``, found with the
+    Delta versions ``keep``) but those a version published since version ``since`` reads; returns
+    the names deleted. With no lock, other writers publish meanwhile: a file one of them added, and
+    a later commit removed, is found too, yet that version reads it.
+
+    Deleted here rather than by delta-rs's vacuum, which commits two entries to the table's log (on
+    no version a writer read, so a writer's commit at that moment would fail).
+    """
+    from evalhouse import store
+
+    root, loc = wh.root, wh.remote
+    assert loc is not None
+    later = {v.tables[table] for v in versions.history(root) if v.number >= since and table in v.tables}
+    read: set[str] = set()
+    for delta in later - set(keep):
+        read |= live_paths(root, table, delta)
+    gone = [name for name in candidates if name not in read]
+    store.delete(loc, [f"{tables.TABLES_DIR}/{table}/{name}" for name in gone])
+    for name in gone:  # their fetched copies in the working folder go too
+        (tables.folder(root, table) / name.rsplit("/", 1)[-1]).unlink(missing_ok=True)
+    return gone

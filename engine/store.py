@@ -38,7 +38,7 @@ MARKER = ".evalhouse-s3.json"
 # A bucket name as S3 allows it (3-63 lower-case letters, digits, dots and hyphens).
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 _URL_UNSAFE = set("[]^|%\\#?")
-_HINT = "check the AWS_* environment variables (credentials, AWS_ENDPOINT_URL, AWS_REGION) and the bucket"
+HINT = "check the AWS_* environment variables (credentials, AWS_ENDPOINT_URL, AWS_REGION) and the bucket"
 
 
 @dataclass(frozen=True)
@@ -178,24 +178,24 @@ def errors(loc: S3Location, doing: str) -> Iterator[None]:
         yield
     except (ox.PermissionDeniedError, ox.UnauthenticatedError):
         raise WarehouseError(
-            f"{loc.url}: access denied while {doing}: the credentials are wrong or lack permission", hint=_HINT
+            f"{loc.url}: access denied while {doing}: the credentials are wrong or lack permission", hint=HINT
         ) from None
     except ox.BaseError as exc:
         text = str(exc)
         if "NoSuchBucket" in text:
-            raise WarehouseError(f"{loc.url}: the bucket {loc.bucket!r} does not exist", hint=_HINT) from None
+            raise WarehouseError(f"{loc.url}: the bucket {loc.bucket!r} does not exist", hint=HINT) from None
         if "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text or "AccessDenied" in text:
             raise WarehouseError(
-                f"{loc.url}: access denied while {doing}: the credentials are wrong", hint=_HINT
+                f"{loc.url}: access denied while {doing}: the credentials are wrong", hint=HINT
             ) from None
         first = (text.strip().splitlines() or [type(exc).__name__])[0]
         if "aws_access_key_id" not in settings() and "169.254.169.254" in text:  # fell back to EC2's metadata
             raise WarehouseError(
-                f"{loc.url}: no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set", hint=_HINT
+                f"{loc.url}: no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set", hint=HINT
             ) from None
         if "error sending request" in text or "tcp connect error" in text:
             first = f"cannot reach the S3 endpoint ({settings().get('aws_endpoint', 'AWS')})"
-        raise WarehouseError(f"{loc.url}: S3 failed while {doing}: {first}", hint=_HINT) from None
+        raise WarehouseError(f"{loc.url}: S3 failed while {doing}: {first}", hint=HINT) from None
 
 
 def check(loc: S3Location) -> None:

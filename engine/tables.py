@@ -123,10 +123,10 @@ def open_table(root: Path, table: str, version: int | None = None) -> DeltaTable
         return DeltaTable(uri(root, table), version=version, storage_options=_options(root))
     except (DeltaError, OSError, ValueError) as exc:
         at = f" at Delta version {version}" if version is not None else ""
-        raise WarehouseError(
-            f"{folder(root, table)}: cannot read the Delta table{at} ({_first_line(exc)})",
-            hint="run `evalhouse doctor`",
-        ) from None
+        # On S3, named by its s3:// URI (the working folder holds copies; doctor is for local folders).
+        remote = store.location(root) is not None
+        where, hint = (uri(root, table), store.HINT) if remote else (str(folder(root, table)), "run `evalhouse doctor`")
+        raise WarehouseError(f"{where}: cannot read the Delta table{at} ({_first_line(exc)})", hint=hint) from None
 
 
 def live_files(root: Path, table: str, version: int) -> list[str]:
@@ -159,17 +159,24 @@ def live_entries(root: Path, table: str, version: int) -> list[dict[str, Any]]:
 def create(root: Path, table: str) -> int:
     """Create ``table`` empty (or leave it as it is if it exists); returns its Delta version."""
     from deltalake import DeltaTable
+    from deltalake.exceptions import CommitFailedError
 
     with io_errors():
         # Keep every log entry: --as-of reads any version whose files optimize has kept, and delta-rs
         # would otherwise delete entries older than 30 days at its checkpoints.
-        return DeltaTable.create(
-            uri(root, table),
-            TABLES[table].arrow_schema(),
-            mode="ignore",
-            configuration={"delta.enableExpiredLogCleanup": "false"},
-            storage_options=_options(root),
-        ).version()
+        try:
+            return DeltaTable.create(
+                uri(root, table),
+                TABLES[table].arrow_schema(),
+                mode="ignore",
+                configuration={"delta.enableExpiredLogCleanup": "false"},
+                storage_options=_options(root),
+            ).version()
+        except CommitFailedError:
+            if store.location(root) is None:
+                raise
+            # On S3 (no lock), another process created it at the same moment: an empty table all the same.
+            return open_table(root, table).version()
 
 
 def add_action(path: Path, rows: int) -> Any:
@@ -218,16 +225,34 @@ def latest_version(root: Path, table: str) -> int:
     return open_table(root, table).version()
 
 
-def restore(root: Path, table: str, version: int) -> None:
-    """Make ``table``'s newest Delta version equal to ``version`` again (undo later commits)."""
+def restore(root: Path, table: str, version: int, on: int | None = None) -> int:
+    """Make ``table``'s newest Delta version equal to ``version`` again (undo later commits);
+    returns the Delta version that does.
+
+    With ``on``, the restore undoes exactly what Delta version ``on`` holds and must be the commit
+    right after it: if another writer committed that version first, nothing is committed and
+    CommitConflict is raised (delta-rs would otherwise retry it on top of the other commit).
+    """
+    from deltalake.exceptions import CommitFailedError
+
+    dt = open_table(root, table, on)
     with io_errors():
-        open_table(root, table).restore(version, commit_properties=_props("restore"))
+        try:
+            dt.restore(version, commit_properties=_props("restore", retries=0 if on is not None else None))
+        except CommitFailedError as exc:
+            if on is None:
+                raise
+            raise CommitConflict(
+                f"{uri(root, table)}: another writer committed Delta version {on + 1} first ({_first_line(exc)})",
+                hint="run the command again",
+            ) from None
+    return on + 1 if on is not None else dt.version()
 
 
-def _props(kind: str) -> Any:
+def _props(kind: str, retries: int | None = None) -> Any:
     from deltalake.transaction import CommitProperties
 
-    return CommitProperties(custom_metadata={"evalhouse.kind": kind})
+    return CommitProperties(custom_metadata={"evalhouse.kind": kind}, max_commit_retries=retries)
 
 
 @contextlib.contextmanager

@@ -109,6 +109,9 @@ def read(root: Path, number: int) -> Version:
         where = exc.args[0] if loc else path
         raise WarehouseError(f"{where}: missing", hint="`evalhouse history` lists the versions") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        if loc is not None:  # named by its URL (doctor is for local warehouses)
+            raise WarehouseError(f"{loc.url}/{VERSIONS_DIR}/{path.name}: not a warehouse version ({exc})",
+                                 hint="restore it from a backup") from None  # fmt: skip
         raise WarehouseError(f"{path}: not a warehouse version ({exc})", hint="run `evalhouse doctor`") from None
     if loc is not None:
         _read_remote[loc, number] = version

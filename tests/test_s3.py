@@ -361,3 +361,301 @@ def test_clear_errors(server: S3Server, tmp_path: Path) -> None:
     assert "evalhouse export --format parquet" in shell.stderr
     doctor = cli("doctor", "-w", url("equal"), env=env, ok=False)
     assert doctor.returncode == 1 and "does not work on an S3 warehouse" in doctor.stderr
+
+
+def live_names(root: Path, table: str, delta: int) -> set[str]:
+    """The files of ``table`` live at Delta version ``delta``."""
+    from evalhouse import tables
+
+    return {e["path"] for e in tables.live_entries(root, table, delta)}
+
+
+def test_a_commit_builds_on_its_own_restore_never_on_a_commit_that_raced_it(
+    in_process: None, results: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evalhouse import commit, tables, versions
+    from evalhouse.api import sql
+    from evalhouse.ingest import ingest
+    from evalhouse.warehouse import open_warehouse
+
+    wh = open_warehouse(url("raced-restore"), create=True)
+    ingest(wh, [results[0]], workers=1)
+    first = versions.read(wh.root, 1).tables["scores"]
+    ingest(open_warehouse(url("raced-restore")), [results[1]], workers=1)
+    # A dead writer's commit to `scores`, past version 2: the next commit restores it.
+    dead = "b20260101T000000000000-dead01"
+    live = Path(open_warehouse(url("raced-restore")).table_files("scores")[0])
+    leftover = live.with_name(tables.part_name(dead, "00000"))
+    leftover.write_bytes(live.read_bytes())
+    tables.commit(wh.root, "scores", [tables.add_action(leftover, 100)], dead, "ingest")
+    # Right after that restore, another commit lands on `scores`: a writer still at work on version
+    # 1 (its claim recovered as dead) restores the table to what version 1 named.
+    real, raced = tables.restore, []
+
+    def restore(root: Path, table: str, version: int, **kw: Any) -> Any:
+        done = real(root, table, version, **kw)
+        if table == "scores" and not raced:
+            raced.append(table)
+            real(root, table, first)
+        return done
+
+    monkeypatch.setattr(tables, "restore", restore)
+    report = commit.retrying(open_warehouse(url("raced-restore")), lambda w: ingest(w, [results[2]], workers=1))
+    assert raced and report.version == 3
+    # Version 3 holds every run's scores: not version 1's files that the raced commit read as its base.
+    after = open_warehouse(url("raced-restore"))
+    assert sql(after, "SELECT count(*) AS n FROM scores").item() == 300
+    assert sql(after, "SELECT count(DISTINCT run_id) AS n FROM scores").item() == 3
+
+
+def test_a_writer_whose_claim_was_recovered_never_undoes_the_next_writers_commits(
+    in_process: None, results: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evalhouse import commit, store, tables, versions
+    from evalhouse.api import sql
+    from evalhouse.errors import CommitConflict
+    from evalhouse.ingest import ingest
+    from evalhouse.warehouse import open_warehouse
+
+    wh = open_warehouse(url("slow"), create=True)
+    ingest(wh, [results[0]], workers=1)
+    loc = store.parse_url(url("slow"))
+    real, stalled = commit.checkpoint, []
+
+    def checkpoint(stage: str, table: str = "") -> None:
+        if stage == "publish" and not stalled:
+            # This writer stalls past the claim timeout before it publishes version 2: its claim is
+            # recovered (version 2 published unchanged) and another writer commits version 3.
+            stalled.append(stage)
+            key = "claims/00000000000000000002.json"
+            doc = json.loads(store.read(loc, key) or b"{}")
+            store.put(loc, key, json.dumps(doc | {"time": "2000-01-01T00:00:00+00:00"}).encode())
+            assert ingest(open_warehouse(url("slow")), [results[2]], workers=1).version == 3
+        real(stage, table)
+
+    monkeypatch.setattr(commit, "checkpoint", checkpoint)
+    with pytest.raises(CommitConflict, match="another writer published version 2 first"):
+        ingest(wh, [results[1]], workers=1)
+    after = open_warehouse(url("slow"))
+    assert [v.kind for v in versions.history(after.root)] == ["create", "ingest", "repair", "ingest"]
+    # The stalled writer undid nothing of version 3: each table's newest Delta version (what
+    # Delta-aware readers such as Spark read) is still version 3's.
+    three = versions.read(after.root, 3)
+    for table in ("texts", "metrics", "scores", "runs", "files"):
+        newest = tables.latest_version(after.root, table)
+        assert live_names(after.root, table, newest) == live_names(after.root, table, three.tables[table]), table
+    assert sql(after, "SELECT count(*) AS n FROM scores").item() == 200
+    assert store_names("slow", "claims") == []
+
+
+def test_a_publication_that_landed_though_its_reply_was_lost_stays_whole(
+    in_process: None, results: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evalhouse import store, versions
+    from evalhouse.api import sql
+    from evalhouse.errors import WarehouseError
+    from evalhouse.ingest import ingest
+    from evalhouse.warehouse import open_warehouse
+
+    ingest(open_warehouse(url("lost-reply"), create=True), [results[0]], workers=1)
+    real = store.create
+
+    def create(loc: Any, key: str, data: bytes) -> bool:
+        done = real(loc, key, data)
+        if key.startswith("versions/"):  # the put landed, but its answer never came
+            raise WarehouseError(f"{loc.url}: S3 failed while writing {key}: operation timed out")
+        return done
+
+    monkeypatch.setattr(store, "create", create)
+    report = ingest(open_warehouse(url("lost-reply")), [results[1]], workers=1)
+    monkeypatch.setattr(store, "create", real)
+    # The commit is live, so nothing of it was undone: every file version 2 names is in the store.
+    assert report.version == 2
+    after = open_warehouse(url("lost-reply"))
+    assert versions.read(after.root, 2).batch_id == report.batch_id
+    for table in ("texts", "metrics", "scores", "runs", "files"):
+        stored = set(store_names("lost-reply", f"tables/{table}"))
+        assert {Path(f).name for f in after.table_files(table)} <= stored, table
+    assert store_names("lost-reply", "claims") == []
+    other = open_warehouse(url("lost-reply"))
+    assert sql(other, "SELECT count(DISTINCT run_id) AS n FROM scores").item() == 2
+
+
+def test_a_publication_that_failed_cannot_land_after_its_commit_was_undone(
+    in_process: None, results: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evalhouse import store, versions
+    from evalhouse.api import sql
+    from evalhouse.errors import WarehouseError
+    from evalhouse.ingest import ingest
+    from evalhouse.warehouse import open_warehouse
+
+    ingest(open_warehouse(url("late-put"), create=True), [results[0]], workers=1)
+    real, held = store.create, []
+
+    def create(loc: Any, key: str, data: bytes) -> bool:
+        if key.startswith("versions/") and not held:  # the put is still on its way when it fails
+            held.append((loc, key, data))
+            raise WarehouseError(f"{loc.url}: S3 failed while writing {key}: operation timed out")
+        return real(loc, key, data)
+
+    monkeypatch.setattr(store, "create", create)
+    with pytest.raises(WarehouseError, match="operation timed out"):
+        ingest(open_warehouse(url("late-put")), [results[1]], workers=1)
+    monkeypatch.setattr(store, "create", real)
+    # The put arriving now finds version 2 taken (an unchanged copy of version 1): the commit whose
+    # files were deleted can never become live.
+    assert real(*held[0]) is False
+    after = open_warehouse(url("late-put"))
+    assert [v.kind for v in versions.history(after.root)] == ["create", "ingest", "repair"]
+    assert sql(after, "SELECT count(*) AS n FROM scores").item() == 100
+    assert store_names("late-put", "claims") == []
+
+
+def test_a_claim_whose_reply_was_lost_is_held(
+    in_process: None, results: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evalhouse import store
+    from evalhouse.ingest import ingest
+    from evalhouse.warehouse import open_warehouse
+
+    wh = open_warehouse(url("lost-claim"), create=True)
+    real = store.create
+
+    def create(loc: Any, key: str, data: bytes) -> bool:
+        if key.startswith("claims/"):  # the put landed; its retry found the object there
+            real(loc, key, data)
+            return False
+        return real(loc, key, data)
+
+    monkeypatch.setattr(store, "create", create)
+    assert ingest(wh, [results[0]], workers=1).version == 1
+    assert store_names("lost-claim", "claims") == []
+
+
+def test_optimize_keeps_the_files_of_versions_published_while_it_vacuums(
+    in_process: None, results: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from evalhouse import optimize, tables, versions
+    from evalhouse.ingest import ingest
+    from evalhouse.warehouse import open_warehouse
+
+    wh = open_warehouse(url("vacuum-race"), create=True)
+    for path in results[:2]:
+        ingest(open_warehouse(url("vacuum-race")), [path], workers=1)
+    real, added = optimize.checkpoint, []
+
+    def checkpoint(stage: str, table: str = "") -> None:
+        if stage == "vacuum" and not added:
+            # Meanwhile another writer publishes version 4, and a third, at work on it, has
+            # committed the removal of version 4's new `scores` file (not published yet).
+            other = open_warehouse(url("vacuum-race"))
+            assert ingest(other, [results[2]], workers=1).version == 4
+            four, three = (versions.read(other.root, n).tables["scores"] for n in (4, 3))
+            old = {e["path"] for e in tables.live_entries(other.root, "scores", three)}
+            new = [e for e in tables.live_entries(other.root, "scores", four) if e["path"] not in old]
+            added.extend(e["path"] for e in new)
+            assert old and new
+            gone = [tables.remove_action(e["path"], e["size"], int(time.time() * 1000)) for e in new]
+            tables.commit(other.root, "scores", gone, "b20260101T000000000000-third0", "ingest")
+        real(stage, table)
+
+    monkeypatch.setattr(optimize, "checkpoint", checkpoint)
+    assert optimize.optimize(wh, retention=timedelta(0)).version == 3
+    # Version 4, the newest, still reads its file.
+    assert set(added) <= set(store_names("vacuum-race", "tables/scores"))
+
+
+def test_an_unreadable_table_on_s3_is_named_by_its_url(in_process: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalhouse import tables
+    from evalhouse.errors import WarehouseError
+    from evalhouse.warehouse import open_warehouse
+
+    wh = open_warehouse(url("named"), create=True)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    with pytest.raises(WarehouseError) as raised:
+        tables.open_table(wh.root, "scores")
+    assert str(raised.value).startswith(f"{url('named')}/tables/scores: cannot read the Delta table")
+    assert "wrong" not in str(raised.value) and "doctor" not in str(raised.value.hint)
+
+
+def test_a_local_commit_that_failed_once_published_keeps_its_files(
+    results: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from evalhouse import warehouse
+    from evalhouse.api import sql
+    from evalhouse.ingest import ingest
+    from evalhouse.warehouse import open_warehouse
+
+    wh = open_warehouse(tmp_path / "local", create=True)
+    ingest(wh, [results[0]], workers=1)
+    real = warehouse.fsync
+
+    def fsync(path: Path) -> None:
+        if path.name == "versions":  # the version is linked; flushing its folder fails
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(path)
+
+    monkeypatch.setattr(warehouse, "fsync", fsync)
+    report = ingest(wh, [results[1]], workers=1)
+    monkeypatch.setattr(warehouse, "fsync", real)
+    assert report.version == 2
+    for table in ("texts", "metrics", "scores", "runs", "files"):
+        assert all(os.path.exists(f) for f in wh.table_files(table)), table
+    assert sql(open_warehouse(tmp_path / "local"), "SELECT count(*) AS n FROM scores").item() == 200
+
+
+def test_optimize_never_takes_another_optimizes_claim_for_its_own(in_process: None, results: list[Path]) -> None:
+    from evalhouse import store
+    from evalhouse.commit import retrying
+    from evalhouse.errors import WarehouseError
+    from evalhouse.ingest import ingest
+    from evalhouse.optimize import _optimize
+    from evalhouse.warehouse import open_warehouse
+
+    wh = open_warehouse(url("two-optimizes"), create=True)
+    ingest(wh, [results[0]], workers=1)
+    # Another optimize, begun on version 1, is committing version 2.
+    loc = store.parse_url(url("two-optimizes"))
+    doc = {"batch_id": "optimize-2", "time": datetime.now(UTC).isoformat()}
+    assert store.create(loc, "claims/00000000000000000002.json", json.dumps(doc).encode())
+    with pytest.raises(WarehouseError, match="another writer is committing version 2"):
+        retrying(open_warehouse(url("two-optimizes")), lambda w: _optimize(w, timedelta(days=7), True), attempts=1)
+    assert store_names("two-optimizes", "claims") == ["00000000000000000002.json"]
+
+
+def test_an_unreadable_version_on_s3_is_named_by_its_url(in_process: None) -> None:
+    from evalhouse import store, versions
+    from evalhouse.errors import WarehouseError
+    from evalhouse.warehouse import open_warehouse
+
+    wh = open_warehouse(url("bad-version"), create=True)
+    store.put(store.parse_url(url("bad-version")), "versions/00000000000000000007.json", b"{not json")
+    with pytest.raises(WarehouseError) as raised:
+        versions.read(wh.root, 7)
+    assert str(raised.value).startswith(f"{url('bad-version')}/versions/00000000000000000007.json: not a warehouse")
+    assert "doctor" not in str(raised.value.hint)
+
+
+def test_a_table_created_by_another_process_at_the_same_moment_is_kept(
+    in_process: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import deltalake
+    from deltalake.exceptions import CommitFailedError
+
+    from evalhouse import versions
+    from evalhouse.warehouse import open_warehouse
+
+    real = deltalake.DeltaTable.create
+
+    def create(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)  # the other process's creation, which lands first
+        raise CommitFailedError("Failed to commit transaction: Protocol changed since last commit")
+
+    monkeypatch.setattr(deltalake.DeltaTable, "create", staticmethod(create))
+    wh = open_warehouse(url("created-twice"), create=True)
+    assert [v.kind for v in versions.history(wh.root)] == ["create"]
