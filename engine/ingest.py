@@ -10,23 +10,27 @@ The work is in three passes so that content deduplication is decided before anyt
    ``unchanged`` without being read (this keeps re-ingesting a large corpus under a second);
 2. hash the remaining files (in worker processes when there are many);
 3. parse the files whose content is new and write their rows, each worker into its own Parquet
-   files in the tables' folders, flushing in bounded row groups so memory stays flat.
+   files in the tables' folders, flushing in bounded row groups so memory stays flat (the workers'
+   side is engine/ingest_worker.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
 import stat
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import compress
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -35,19 +39,19 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from evalhouse import adapters, tables, versions
-from evalhouse.adapters.base import RunBuilder, Source, dumps, read_at_most
+from evalhouse import versions
+from evalhouse.adapters.base import dumps
 from evalhouse.commit import Commit, recover
-from evalhouse.errors import BadResultFile, EvalhouseError, StrictModeRejection, WarehouseError
-from evalhouse.limits import DEFAULT, Limits, nesting
-from evalhouse.schema import FILES, METRICS, RUNS, SCORES, TABLES, TEXTS, Table
+from evalhouse.errors import EvalhouseError, StrictModeRejection, WarehouseError
+from evalhouse.ingest_worker import ParseResult, _storable, _utf8, content_key, parse_chunk
+from evalhouse.ingest_worker import read_source as read_source  # callers import it from here
+from evalhouse.limits import DEFAULT, Limits
+from evalhouse.schema import FILES, TABLES
 from evalhouse.tabular import terminal_text
 from evalhouse.warehouse import Warehouse, is_disk_full, lock, os_reason
 
 # Extensions read when walking a folder (a file named on the command line is always offered).
 RESULT_SUFFIXES = (".json", ".jsonl", ".csv", ".eval", ".parquet")
-# Rows a worker buffers before writing a row group: bounds memory, keeps row groups large.
-FLUSH_ROWS = 100_000
 # Below this many files to parse, worker processes cost more than they save.
 PARALLEL_MIN_FILES = 64
 # Input bytes per parse job. Each job writes its own Parquet files, and queries pay per file
@@ -78,27 +82,13 @@ class Offer:
     depends_on: list[dict[str, Any]] | None = None
     # Unchanged by stat alone: the ledger already says all there is to say about it.
     seen_before: bool = False
-    # The content key its runs were stored under, where it is not the plain one (see _parse_chunk).
+    # The content key its runs were stored under, where it is not the plain one (see parse_chunk).
     key: str | None = None
 
     @property
     def content(self) -> str | None:
         """What identifies the content read: the file's hash, with its dependencies' if it has any."""
         return self.key or content_key(self.sha256, self.depends_on)
-
-
-def content_key(sha256: str | None, depends_on: list[dict[str, Any]] | None) -> str | None:
-    """The file's SHA-256, or, when other files were read with it, a hash of all of them.
-
-    A samples file whose results file changed is new content even though its own bytes are not.
-
-    >>> content_key("ab", None), content_key("ab", [{"path": "/r.json", "sha256": "cd"}])[:12]
-    ('ab', 'c46dfb0e5227')
-    """
-    if not depends_on or sha256 is None:
-        return sha256
-    parts = [sha256, *sorted(f"{d['path']}\0{d['sha256']}" for d in depends_on)]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 @dataclass
@@ -211,7 +201,7 @@ def walk(paths: Iterable[str | os.PathLike[str]], limits: Limits = DEFAULT) -> t
         try:
             st = os.stat(path)
             o.size, o.mtime_ns = st.st_size, st.st_mtime_ns
-            if not _utf8(path):
+            if not path.isascii() and not _utf8(path):
                 o.status, o.reason = "rejected", f"{path}: (file name): not valid UTF-8; rename the file"
             elif not stat.S_ISREG(st.st_mode):
                 o.status, o.reason = "rejected", f"{path}: (file): not a regular file"
@@ -253,35 +243,6 @@ def walk(paths: Iterable[str | os.PathLike[str]], limits: Limits = DEFAULT) -> t
     return offers, skipped
 
 
-def _utf8(text: str) -> bool:
-    """Whether ``text`` (a path, which Python decodes with surrogate escapes) is valid UTF-8.
-
-    >>> _utf8("/r/modèle.json"), _utf8(os.fsdecode(b"/r/mod\\xe8le.json"))
-    (True, False)
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _storable(text: str | None) -> str | None:
-    """``text`` as the ledger can store it: bytes of a name that is not UTF-8, and lone surrogates,
-    written as escapes (``\\xe8``, ``\\ud800``).
-
-    >>> _storable(os.fsdecode(b"/r/mod\\xe8le.json")), _storable("a\\ud800b")
-    ('/r/mod\\\\xe8le.json', 'a\\\\ud800b')
-    """
-    if text is None or _utf8(text):
-        return text
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return raw.decode("utf-8", "backslashreplace")
-
-
 @dataclass
 class LedgerState:
     """What the warehouse already holds, as the ingest decisions need it."""
@@ -294,50 +255,78 @@ class LedgerState:
     read_with: dict[str, tuple[str | None, list[dict[str, Any]]]]
     # sha256 of content that is live in the warehouse -> the path it came from
     live: dict[str, str]
-    # sha256 -> run_ids of live runs
-    runs_by_sha: dict[str, list[str]]
-    # sha256 -> the models of its live runs (what a second copy of the same bytes must match)
-    models_by_sha: dict[str, set[str]]
+    # (run_id, source_sha256, model) of the live runs, a column each: what the two maps below are
+    # built from when asked (a re-ingest of unchanged files asks for neither)
+    runs: tuple[list[str], list[str], list[str]]
+
+    @functools.cached_property
+    def runs_by_sha(self) -> dict[str, list[str]]:
+        """sha256 -> run_ids of live runs."""
+        out: dict[str, list[str]] = {}
+        for run_id, sha in zip(self.runs[0], self.runs[1], strict=True):
+            out.setdefault(sha, []).append(run_id)
+        return out
+
+    @functools.cached_property
+    def models_by_sha(self) -> dict[str, set[str]]:
+        """sha256 -> the models of its live runs (what a second copy of the same bytes must match)."""
+        out: dict[str, set[str]] = {}
+        for sha, model in set(zip(self.runs[1], self.runs[2], strict=True)):
+            out.setdefault(sha, set()).add(model)
+        return out
 
     @classmethod
     def load(cls, wh: Warehouse) -> LedgerState:
-        # Oldest offer first (files hold no order a compaction keeps), so the latest offer wins.
-        files = _read(wh, "files", ["path", "sha256", "size", "mtime_ns", "status", "depends_on"], order="batch_id")
-        last_seen: dict[str, tuple[int, int]] = {}
-        content: dict[str, tuple[str | None, str]] = {}
-        read_with: dict[str, tuple[str | None, list[dict[str, Any]]]] = {}
-        for path, sha, size, mtime, status, deps_json in zip(*(files[c] for c in files), strict=True):
-            if size is not None and mtime is not None:
-                last_seen[path] = (size, mtime)
-            if status != "unchanged":
-                deps = orjson.loads(deps_json) if deps_json else []
-                content[path] = (content_key(sha, deps), status)
-                read_with[path] = (sha, deps)
-        runs = _read(wh, "runs", ["run_id", "source_sha256", "model", "source_path"])
-        runs_by_sha: dict[str, list[str]] = {}
-        models_by_sha: dict[str, set[str]] = {}
-        keys_by_path: dict[str, set[str]] = {}
-        for run_id, sha, model, source in zip(*(runs[c] for c in runs), strict=True):
-            runs_by_sha.setdefault(sha, []).append(run_id)
-            models_by_sha.setdefault(sha, set()).add(model)
-            keys_by_path.setdefault(source, set()).add(sha)
+        # Built a column at a time (dict(zip(...)) runs in C): a loop per ledger row took most of a
+        # re-ingest of 100,000 unchanged files. Oldest offer first (files hold no order a compaction
+        # keeps), so the latest offer of a path is the one its dict keeps.
+        columns = ["path", "sha256", "size", "mtime_ns", "status", "depends_on"]
+        paths, shas, sizes, mtimes, statuses, deps_json = _read(wh, "files", columns, order="batch_id").values()
+        if None in sizes or None in mtimes:
+            last_seen = {
+                p: (n, t) for p, n, t in zip(paths, sizes, mtimes, strict=True) if n is not None and t is not None
+            }
+        else:
+            last_seen = dict(zip(paths, zip(sizes, mtimes, strict=True), strict=True))
+        read = [status != "unchanged" for status in statuses]
+        paths, shas, statuses, deps_json = (list(compress(c, read)) for c in (paths, shas, statuses, deps_json))
+        none: list[dict[str, Any]] = []  # (shared: never changed by a reader)
+        if any(deps_json):
+            deps = [orjson.loads(d) if d else none for d in deps_json]
+            keys = [content_key(sha, d) for sha, d in zip(shas, deps, strict=True)]
+        else:
+            deps, keys = [none] * len(shas), shas
+        content = dict(zip(paths, zip(keys, statuses, strict=True), strict=True))
+        read_with = dict(zip(paths, zip(shas, deps, strict=True), strict=True))
+        run_ids, run_shas, models, sources = _read(
+            wh, "runs", ["run_id", "source_sha256", "model", "source_path"]
+        ).values()
+        with_runs = set(run_shas)
         # A copy whose models come from its path stored its runs under a salted key (the ledger has
         # its bytes' hash): it holds that key, so that its runs go when it changes, and it does not
-        # hold the original's content.
-        for path, (key, status) in list(content.items()):
-            own = keys_by_path.get(path, set())
-            if status == "ingested" and len(own) == 1 and key not in own:
-                content[path] = (next(iter(own)), status)
+        # hold the original's content. (A path whose run carries its key is no such copy: only the
+        # others need their runs' keys worked out.)
+        key_of_run = dict(zip(sources, run_shas, strict=True))
+        salted = [p for p, (key, status) in content.items() if status == "ingested" and key_of_run.get(p) != key]
+        if salted:
+            keys_by_path: dict[str, set[str]] = {}
+            for source, sha in zip(sources, run_shas, strict=True):
+                keys_by_path.setdefault(source, set()).add(sha)
+            for path in salted:
+                key, status = content[path]
+                own = keys_by_path.get(path, set())
+                if len(own) == 1 and key not in own:
+                    content[path] = (next(iter(own)), status)
         live = {
             sha: path
             for path, (sha, status) in content.items()
-            if sha and status in ("ingested", "not-results") and (status == "not-results" or sha in runs_by_sha)
+            if sha and status in ("ingested", "not-results") and (status == "not-results" or sha in with_runs)
         }
         # A copy keeps content live when the path it was read from has changed since.
         for path, (sha, status) in content.items():
-            if sha and status == "duplicate" and sha in runs_by_sha:
+            if sha and status == "duplicate" and sha in with_runs:
                 live.setdefault(sha, path)
-        return cls(last_seen, content, read_with, live, runs_by_sha, models_by_sha)
+        return cls(last_seen, content, read_with, live, (run_ids, run_shas, models))
 
 
 def _read(wh: Warehouse, table: str, columns: list[str], order: str | None = None) -> dict[str, list[Any]]:
@@ -346,8 +335,11 @@ def _read(wh: Warehouse, table: str, columns: list[str], order: str | None = Non
         return {c: [] for c in columns}
     if order:
         data = _read(wh, table, [*columns, order])
-        index = sorted(range(len(data[order])), key=data[order].__getitem__)
-        return {c: [data[c][i] for i in index] for c in columns}
+        key = data[order]
+        if key == sorted(key):  # the usual case: the files were listed in batch order
+            return {c: data[c] for c in columns}
+        index = sorted(range(len(key)), key=key.__getitem__)
+        return {c: list(map(data[c].__getitem__, index)) for c in columns}
     # Files written before a column was added lack it: read what each has, the rest as NULL.
     schema = pa.schema([TABLES[table].arrow_schema().field(c) for c in columns])
     # ParquetFile, not read_table: read_table goes through pyarrow.dataset, whose import (pandas)
@@ -398,8 +390,14 @@ def _ingest_locked(
     n_workers = workers or os.cpu_count() or 1
     parallel = n_workers > 1 and len(to_hash) >= PARALLEL_MIN_FILES
     with _worker_pool(n_workers if parallel else 1) as pool:
-        # Pass 2: hash what may have changed.
-        for o, (sha, err) in zip(to_hash, _map(pool, _hash_file, [o.path for o in to_hash], progress, "hash"),
+        # Pass 2: hash what may have changed, or may repeat other content. A new path of a size no
+        # other file offered and no file seen before has cannot be either: the parse is the one read
+        # of its bytes (it hashes what it parses).
+        sizes = Counter(o.size for o in to_hash if not o.status)
+        sizes.update(size for size, _mtime in state.last_seen.values())
+        read_once = {o.path for o in to_hash if not o.status and o.path not in state.content and sizes[o.size] == 1}
+        hashed = [o for o in to_hash if o.path not in read_once]
+        for o, (sha, err) in zip(hashed, _map(pool, _hash_file, [o.path for o in hashed], progress, "hash"),
                                  strict=True):  # fmt: skip
             if err:
                 o.status, o.reason = "rejected", err
@@ -412,6 +410,9 @@ def _ingest_locked(
         claimed = dict(state.live)
         for o in to_hash:
             if o.status:
+                continue
+            if o.path in read_once:
+                to_parse.append(o)
                 continue
             previous = state.content.get(o.path)
             own, deps = state.read_with.get(o.path, (None, []))
@@ -485,7 +486,7 @@ def _parse_all(
     ]  # fmt: skip
     results: dict[str, ParseResult] = {}
     weights = [len(j[2]) for j in chunks]
-    for chunk_result, written in _map(jobs.pool, _parse_chunk, chunks, jobs.progress, "parse", weights=weights):
+    for chunk_result, written in _map(jobs.pool, parse_chunk, chunks, jobs.progress, "parse", weights=weights):
         results.update(chunk_result)
         for table, path, rows in written:
             batch.add(table, Path(path), rows)
@@ -654,333 +655,3 @@ def _write_ledger(offers: list[Offer], batch: Commit) -> None:
         schema=FILES.arrow_schema(),
     )
     batch.write("files", table, part="ledger")
-
-
-# ---------------------------------------------------------------------------------------------
-# Worker side: parse a chunk of files and append their rows to this chunk's Parquet files.
-# ---------------------------------------------------------------------------------------------
-
-
-def read_source(
-    path: str, sha256: str, limits: Limits = DEFAULT
-) -> tuple[str, list[RunBuilder], list[dict[str, Any]] | None]:
-    """Detect the format of one file and read it; raises BadResultFile / UnknownFormat.
-
-    Returns the format, the runs, and the other files the adapter read with it (or None).
-    """
-    del sha256  # the hash of the bytes actually read is used (see _read_file)
-    fmt, runs, deps, _sha = _read_file(path, limits)
-    return fmt, runs, deps
-
-
-def _read_file(path: str, limits: Limits = DEFAULT) -> tuple[str, list[RunBuilder], list[dict[str, Any]] | None, str]:
-    """:func:`read_source`, also returning the SHA-256 of the bytes read.
-
-    The hash is of what was parsed: a file rewritten between the hash pass and the parse is stored
-    under its new content's hash, not the old one. The file is held to ``limits`` again here: it
-    may have grown, or become a FIFO, since it was stat'ed.
-    """
-    data = _read_bytes(path, limits)
-    actual = hashlib.sha256(data).hexdigest()
-    source = Source(path, data, actual, limits)
-    if not data.strip():
-        raise BadResultFile(path, "(file)", "is empty")
-    refused: BadResultFile | None = None
-    for adapter in adapters.ADAPTERS:
-        try:
-            claimed = adapter.detect(source)
-        except BadResultFile as exc:
-            # A strict-JSON adapter refusing bytes (bare NaN) must not stop a later, tolerant one.
-            refused = refused or exc
-            if source.over_limit:
-                break  # past a bound: no adapter may parse it
-            continue
-        if claimed:
-            try:
-                runs = adapter.read(source)
-                rows = sum(r.n_scores + r.n_metrics for r in runs)
-                if rows > limits.rows:
-                    raise limits.over(path, "(file)", "rows", f"{rows:,} rows")
-                deps = sorted(source.dependencies.values(), key=lambda d: d["path"]) or None
-                return adapter.NAME, runs, deps, actual
-            except BadResultFile as exc:
-                exc.format = adapter.NAME
-                raise
-    if refused is not None:
-        raise refused
-    raise BadResultFile(path, "(file)", f"no adapter recognises this content ({_describe(source)})")
-
-
-def _read_bytes(path: str, limits: Limits) -> bytes:
-    """The bytes of a regular file of at most ``limits.file_bytes`` (opened without blocking on a FIFO)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise BadResultFile(path, "(file)", "not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = read_at_most(f, st.st_size, limits.file_bytes)
-    finally:
-        os.close(fd)
-    if len(data) > limits.file_bytes:
-        raise limits.over(path, "(file)", "file_bytes", f"more than {limits.file_bytes:,} bytes")
-    return data
-
-
-def _describe(source: Source) -> str:
-    if not source.looks_like_json():
-        return "not JSON, JSONL or a known table"
-    doc = source.json
-    if isinstance(doc, dict):
-        keys = ", ".join(list(doc)[:8])
-        return f"a JSON object with keys {keys or '(none)'}"
-    return f"a JSON {type(doc).__name__}"
-
-
-def run_id_for(sha256: str, adapter: str, key: str) -> str:
-    """Stable run id: the same content read by the same adapter always gives the same id.
-
-    >>> run_id_for("ab" * 32, "so8t-results", "modela")
-    'r-dd522c94ae1b863dc4a5'
-    """
-    return "r-" + hashlib.sha256(f"{sha256}\0{adapter}\0{key}".encode()).hexdigest()[:20]
-
-
-# The tables a file's runs fill, in the order their rows are written.
-RUN_TABLES = (RUNS, SCORES, TEXTS, METRICS)
-
-
-class _ChunkWriter:
-    """Buffers the rows of one chunk's files and writes them as row groups of the chunk's Parquet files.
-
-    Rows are converted to Arrow a buffer at a time (each file on its own took 0.21 s per 1,000 files
-    against 0.09 s in bulk, some 10 % of a cold ingest); when a buffer fails to convert, its files
-    are converted one by one and only those holding a value Arrow cannot store (an integer beyond
-    64 bits, a lone surrogate) are left out, each with the column at fault (see :meth:`flush`). So
-    one file never fails the chunk, and the usual case pays nothing.
-    """
-
-    def __init__(self, root: str, part: str, batch_id: str, limits: Limits) -> None:
-        self.root, self.part, self.batch_id, self.limits = Path(root), part, batch_id, limits
-        self.writers: dict[str, pq.ParquetWriter] = {}
-        # (table, path, rows) of every file written, for the commit to add
-        self.written: dict[str, list[Any]] = {}
-        self.buffers: dict[str, dict[str, list[Any]]] = {t.name: {c: [] for c in t.names} for t in RUN_TABLES}
-        # (path, where its rows start in each table's buffer) of every file buffered, in order
-        self.files: list[tuple[str, dict[str, int]]] = []
-        self.now = datetime.now(UTC)
-
-    def add(self, path: str, sha256: str, fmt: str, runs: list[RunBuilder]) -> int:
-        """Buffer the rows of one file's runs (``sha256`` is its content key, see :func:`content_key`);
-        returns its score and metric rows. Raises BadResultFile (buffering nothing) for metadata
-        that cannot be stored as JSON."""
-        metadata = [self._metadata(path, run.metadata) for run in runs]
-        starts = {name: len(cols["run_id"]) for name, cols in self.buffers.items()}
-        try:
-            rows = self._buffer(path, sha256, fmt, runs, metadata)
-        except BaseException:  # nothing of a file that failed half-way is kept
-            for name, cols in self.buffers.items():
-                for values in cols.values():
-                    del values[starts[name] :]
-            raise
-        self.files.append((path, starts))
-        return rows
-
-    def _buffer(self, path: str, sha256: str, fmt: str, runs: list[RunBuilder], metadata: list[str | None]) -> int:
-        b = self.buffers
-        rows = 0
-        for run, meta in zip(runs, metadata, strict=True):
-            run_id = run_id_for(sha256, fmt, run.key)
-            n, nm = run.n_scores, run.n_metrics
-            rows += n + nm
-            r = b["runs"]
-            for col, value in (
-                ("run_id", run_id), ("source_path", path), ("source_sha256", sha256), ("source_format", fmt),
-                ("model", run.model), ("model_base", run.model_base), ("quantization", run.quantization),
-                ("harness", run.harness), ("status", run.status), ("started_at", run.started_at),
-                ("ingested_at", self.now), ("n_items", run.n_answers), ("batch_id", self.batch_id),
-                ("metadata", meta),
-            ):  # fmt: skip
-                r[col].append(value)
-            s = b["scores"]
-            s["run_id"].extend([run_id] * n)
-            s["model"].extend([run.model] * n)
-            for col, values in run.scores.items():
-                s[col].extend(values)
-            t = b["texts"]
-            t["run_id"].extend([run_id] * len(run.texts["sample_id"]))
-            for col, values in run.texts.items():
-                t[col].extend(values)
-            m = b["metrics"]
-            m["run_id"].extend([run_id] * nm)
-            m["model"].extend([run.model] * nm)
-            for col, values in run.metrics.items():
-                m[col].extend(values)
-        return rows
-
-    def _metadata(self, path: str, metadata: dict[str, Any]) -> str | None:
-        if not metadata:
-            return None
-        depth = nesting(metadata, self.limits.depth)
-        if depth > self.limits.depth:
-            raise self.limits.over(path, "metadata", "depth", f"{depth}+ levels of nesting")
-        try:
-            return dumps(metadata)
-        except TypeError as exc:  # orjson: a lone surrogate, a value it cannot write
-            raise BadResultFile(path, "metadata", f"cannot be stored as JSON ({exc})") from None
-
-    @property
-    def full(self) -> bool:
-        return len(self.buffers["scores"]["run_id"]) + len(self.buffers["texts"]["run_id"]) >= FLUSH_ROWS
-
-    def flush(self) -> dict[str, str]:
-        """Write the buffered rows; returns ``{path: reason}`` of the files left out (see the class)."""
-        converted, rejected = self._convert()
-        for table in RUN_TABLES:
-            arrow = converted.get(table.name)
-            if arrow is None or not arrow.num_rows:
-                continue
-            writer = self.writers.get(table.name)
-            if writer is None:
-                path = tables.folder(self.root, table.name) / tables.part_name(self.batch_id, self.part)
-                writer = self.writers[table.name] = tables.parquet_writer(path, table.name)
-                self.written[table.name] = [table.name, str(path), 0]
-            writer.write_table(arrow, row_group_size=tables.ROW_GROUP_ROWS)
-            self.written[table.name][2] += arrow.num_rows
-        self.buffers = {t.name: {c: [] for c in t.names} for t in RUN_TABLES}
-        self.files = []
-        return rejected
-
-    def _convert(self) -> tuple[dict[str, pa.Table], dict[str, str]]:
-        """The buffers as Arrow tables, and ``{path: reason}`` of the files left out of them."""
-        b = self.buffers
-        try:
-            return {t.name: pa.table(b[t.name], schema=t.arrow_schema()) for t in RUN_TABLES if b[t.name]["run_id"]}, {}
-        except Exception:  # some file holds a value Arrow cannot store: find it, keep the rest
-            pass
-        ends = [starts for _path, starts in self.files[1:]] + [{n: len(c["run_id"]) for n, c in b.items()}]
-        parts: dict[str, list[pa.Table]] = {t.name: [] for t in RUN_TABLES}
-        rejected: dict[str, str] = {}
-        for (path, start), end in zip(self.files, ends, strict=True):
-            try:
-                own = [
-                    (t.name, _arrow(path, t, {c: v[start[t.name] : end[t.name]] for c, v in b[t.name].items()}))
-                    for t in RUN_TABLES
-                    if end[t.name] > start[t.name]
-                ]
-            except BadResultFile as exc:
-                rejected[path] = str(exc)
-                continue
-            for name, arrow in own:
-                parts[name].append(arrow)
-        return {name: pa.concat_tables(p) for name, p in parts.items() if p}, rejected
-
-    def close(self) -> dict[str, str]:
-        rejected = self.flush()
-        for writer in self.writers.values():
-            writer.close()
-        return rejected
-
-
-_INT_RANGE = {pa.int32(): "a 32-bit integer", pa.int64(): "a 64-bit integer"}
-
-
-def _arrow(path: str, table: Table, columns: dict[str, list[Any]]) -> pa.Table:
-    """One file's rows of ``table`` as Arrow; raises BadResultFile naming the column a value of
-    which Arrow cannot store (``/r/a.json: metrics.n: 2**70 is beyond the range of a 64-bit integer``)."""
-    schema = table.arrow_schema()
-    try:
-        return pa.table(columns, schema=schema)
-    except Exception as exc:
-        for f in schema:
-            for value in columns[f.name]:
-                try:
-                    pa.array([value], type=f.type)
-                except Exception:
-                    raise BadResultFile(path, f"{table.name}.{f.name}", _unstorable(value, f.type)) from None
-        raise BadResultFile(path, table.name, f"cannot be stored ({type(exc).__name__}: {exc})") from None
-
-
-def _unstorable(value: Any, type_: pa.DataType) -> str:
-    """Why ``value`` cannot be stored as ``type_``.
-
-    >>> _unstorable(2**70, pa.int64())
-    '1180591620717411303424 is beyond the range of a 64-bit integer'
-    >>> _unstorable("a\\ud800", pa.string())
-    "'a\\\\ud800' is not valid Unicode text (a lone surrogate)"
-    """
-    if isinstance(value, int) and type_ in _INT_RANGE:
-        return f"{value} is beyond the range of {_INT_RANGE[type_]}"
-    if isinstance(value, str):
-        return f"'{(_storable(value) or '')[:80]}' is not valid Unicode text (a lone surrogate)"
-    return f"{value!r:.80} cannot be stored as {type_}"
-
-
-# (format, status, reason, rows, dependencies, models of its runs, SHA-256 of the bytes parsed, key)
-# (..., the content key its runs are stored under: salted with the models for a copy whose models
-# come from its path, see _parse_chunk; None when nothing was stored)
-ParseResult = tuple[str | None, str, str | None, int, list[dict[str, Any]] | None, list[str], str | None, str | None]
-
-
-def _parse_chunk(
-    job: tuple[str, str, list[tuple[str, str, int, str | None, list[str] | None]], str, Limits],
-) -> tuple[dict[str, ParseResult], list[tuple[str, str, int]]]:
-    """Parse a chunk of files; returns (path -> :data:`ParseResult`, the files written as
-    (table, path, rows)).
-
-    Everything one file does, up to its rows converted for writing, is that file's alone: any
-    failure rejects it with ``path: field: reason``, nothing of it is written, and the chunk goes
-    on. Only writing the chunk's files (a full disk) fails the chunk, and with it the batch.
-
-    A file given with the path it copies and that content's models is a duplicate when it reads as
-    the same models; otherwise its runs come from its path and it is stored, its content key salted
-    with its models so that its run ids differ from the original's. Given no models (the original
-    was rejected), it is read as a file of its own.
-    """
-    root, part, files, batch_id, limits = job
-    writer = _ChunkWriter(root, part, batch_id, limits)
-    out: dict[str, ParseResult] = {}
-    for path, expected, _size, original, original_models in files:
-        out[path] = _parse_one(writer, path, expected, original, original_models)
-        if writer.full:
-            _left_out(out, writer.flush())  # outside the file's own handling: a write error is not its fault
-    _left_out(out, writer.close())
-    return out, [tuple(w) for w in writer.written.values()]
-
-
-def _left_out(out: dict[str, ParseResult], rejected: dict[str, str]) -> None:
-    """Record the files whose rows could not be stored (see :meth:`_ChunkWriter.flush`) as rejected."""
-    for path, reason in rejected.items():
-        out[path] = (out[path][0], "rejected", reason, 0, None, [], None, None)
-
-
-def _parse_one(
-    writer: _ChunkWriter, path: str, expected: str, original: str | None, original_models: list[str] | None
-) -> ParseResult:
-    """Read one file and convert its rows (see :func:`_parse_chunk`); never raises for the file's sake."""
-    fmt: str | None = None
-    try:
-        fmt, runs, deps, sha256 = _read_file(path, writer.limits)
-        models = sorted({r.model for r in runs if r.n_scores or r.n_metrics})
-        key = content_key(sha256, deps) or sha256
-        if original is not None and original_models is not None and sha256 == expected:
-            if models == sorted(original_models):
-                return (fmt, "duplicate", f"same content as {original}", 0, deps, models, sha256, None)
-            key = hashlib.sha256("\0".join([key, *models]).encode()).hexdigest()
-        if not models:
-            return (fmt, "not-results", f"{path}: holds no scores", 0, deps, models, sha256, None)
-        if deps and not all(_utf8(d["path"]) for d in deps):
-            raise BadResultFile(path, "(dependencies)", "a file read with it has a name that is not valid UTF-8")
-        return (fmt, "ingested", None, writer.add(path, key, fmt, runs), deps, models, sha256, key)
-    except BadResultFile as exc:
-        reason = str(exc)
-        fmt = exc.format or fmt
-    except OSError as exc:
-        reason = f"{path}: (file): cannot read: {exc.strerror or exc}"
-    except RecursionError:
-        reason = f"{path}: (file): nested too deeply"
-    except MemoryError:
-        reason = f"{path}: (file): too large to read in memory"
-    except Exception as exc:  # an adapter bug must cost one file, not the whole ingest
-        reason = f"{path}: (file): could not be read ({type(exc).__name__}: {exc})"
-    return (fmt, "rejected", reason, 0, None, [], None, None)

@@ -47,6 +47,7 @@ NAME = "every-eval-ever"
 SAMPLES_SUFFIX = "_samples.jsonl"
 # The instance record's required keys that tell it apart from any other JSON Lines format.
 _SAMPLE_KEYS = ("sample_id", "evaluation_id", "model_id", "evaluation")
+_AGGREGATE_KEYS = ("evaluation_results", "model_info")
 # Keys of a samples line's metadata that are columns, not attributes ("subject" is kept as both).
 _METADATA_COLUMNS = frozenset(("category", "task", "filter", "split", "epoch"))
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -59,7 +60,11 @@ def detect(source: Source) -> bool:
         return True
     # Look for the keys in the bytes before parsing, and never raise here: a file that is not
     # strict JSON (lighteval's bare NaN) belongs to the adapters after this one.
-    if b'"evaluation_results"' not in source.data or b'"model_info"' not in source.data:
+    if (
+        source.one_line_lacks(_AGGREGATE_KEYS)
+        or b'"evaluation_results"' not in source.data
+        or b'"model_info"' not in source.data
+    ):
         return False
     try:
         doc = source.json
@@ -75,7 +80,11 @@ def read(source: Source) -> list[RunBuilder]:
 def _is_samples(source: Source) -> bool:
     """Whether the first line is an instance record (parsed only when its bytes name the keys)."""
     first = source.first_line
-    if first[:1] != b"{" or not all(b'"%s"' % k.encode() in first for k in _SAMPLE_KEYS):
+    if (
+        first[:1] != b"{"
+        or source.one_line_lacks(_SAMPLE_KEYS)
+        or not all(b'"%s"' % k.encode() in first for k in _SAMPLE_KEYS)
+    ):
         return False
     try:
         line = orjson.loads(first)

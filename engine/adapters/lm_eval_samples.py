@@ -71,6 +71,7 @@ _NOT_METRICS = frozenset(
         "task",
     ]
 )
+_DETECT_KEYS = ("doc_id",)
 _JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 # Fields of a doc that hold the question, most specific first.
 _QUESTION_KEYS = ("question", "query", "problem", "prompt", "input", "ctx", "sentence", "text", "goal", "premise")
@@ -84,7 +85,7 @@ def looks_like_sample(obj: Any) -> bool:
 def detect(source: Source) -> bool:
     first = source.first_line
     if first[:1] == b"{":
-        if b'"doc_id"' not in first:  # cheap test before parsing what may be a whole one-line file
+        if source.one_line_lacks(_DETECT_KEYS) or b'"doc_id"' not in first:  # before parsing the line
             return False
         try:
             return looks_like_sample(orjson.loads(first))

@@ -35,7 +35,11 @@ def detect(source: Source) -> bool:
         return header >= _REQUIRED
     # Parse the first line only if it can hold the required keys: a one-line JSON file of another
     # format would otherwise be parsed whole here.
-    if first[:1] != b"{" or any(b'"%s"' % key.encode() not in first for key in _REQUIRED):
+    if (
+        first[:1] != b"{"
+        or source.one_line_lacks(_REQUIRED)
+        or any(b'"%s"' % key.encode() not in first for key in _REQUIRED)
+    ):
         return False
     try:
         obj = orjson.loads(first)

@@ -7,7 +7,10 @@ not read. The critical-infrastructure variant names its benchmark ``domain``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import datetime
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import orjson
@@ -105,61 +108,82 @@ def _item_id(item: dict[str, Any], benchmark: str | None, text: dict[str, Any], 
     return question_key(text["question"])
 
 
-def _text_column(results: list[dict[str, Any]], key: str) -> list[str | None] | None:
-    values = [item.get(key) for item in results]
-    return values if all(v is None or type(v) is str for v in values) else None
+# Types checked a column at a time: ``set(map(type, column))`` runs in C, a generator per value does not.
+_TEXT = frozenset((str, type(None)))
+_NUMBER = frozenset((int, float))
+_OPT_NUMBER = frozenset((int, float, type(None)))
+_TZINFO = attrgetter("tzinfo")
+_ZERO, _ONE = 0.0, 1.0
+
+
+def _present(values: list[Any]) -> list[Any]:
+    return [v for v in values if v is not None]
+
+
+def _is_text(values: list[Any]) -> bool:
+    return set(map(type, values)) <= _TEXT
 
 
 _SCALARS = (str, int, float, bool)
+_SCALAR_TYPES = frozenset((*_SCALARS, type(None)))
 
 
-def _attributes(results: list[dict[str, Any]]) -> list[str | None]:
+def _attributes(results: list[dict[str, Any]], layouts: set[tuple[str, ...]]) -> list[str | None]:
     """``scalar_attributes`` of every item, working out the leftover keys once per key layout."""
+    if len(layouts) == 1:  # every item has the same keys: no layout to work out per item
+        keys = sorted(k for k in next(iter(layouts)) if k not in _USED)
+        if not keys:
+            return [None] * len(results)
+        columns = _columns(results, tuple(keys), layouts)
+        rows = zip(*columns, strict=True)
+        if all(set(map(type, c)) <= _SCALAR_TYPES for c in columns):  # every value kept: dumped in C
+            return list(map(bytes.decode, map(orjson.dumps, map(dict, map(zip, repeat(keys), rows)))))
+        return [_scalars_json(keys, values) for values in rows]
     leftovers: dict[tuple[str, ...], list[str]] = {}
     out: list[str | None] = []
     for item in results:
         layout = tuple(item)
-        keys = leftovers.get(layout)
-        if keys is None:
-            keys = leftovers[layout] = sorted(k for k in layout if k not in _USED)
-        rest = {k: v for k in keys if (v := item[k]) is None or type(v) in _SCALARS}
-        # Keys are sorted already, so this is scalar_attributes' OPT_SORT_KEYS output.
-        out.append(orjson.dumps(rest).decode() if rest else None)
+        rest = leftovers.get(layout)
+        if rest is None:
+            rest = leftovers[layout] = sorted(k for k in layout if k not in _USED)
+        out.append(_scalars_json(rest, [item[k] for k in rest]) if rest else None)
     return out
 
 
-def _read_columns(results: list[Any], started: datetime | None, run_meta: dict[str, Any]) -> list[RunBuilder] | None:
-    """The same runs as ``_read_items``, built a column at a time (several times faster).
+def _scalars_json(keys: list[str], values: Iterable[Any]) -> str | None:
+    # Keys are sorted already, so this is scalar_attributes' OPT_SORT_KEYS output.
+    rest = {k: v for k, v in zip(keys, values, strict=True) if v is None or type(v) in _SCALARS}
+    return orjson.dumps(rest).decode() if rest else None
 
-    Returns None as soon as anything is not of the plain expected type (a number given as text,
-    a bool score, a time zone, a missing key...): ``_read_items`` then reads the file and either
-    accepts it or names the field at fault, so both paths accept and reject the same files.
+
+def _columns(results: list[dict[str, Any]], keys: tuple[str, ...], layouts: set[tuple[str, ...]]) -> list[list[Any]]:
+    """``[item.get(key) for item in results]`` for each of ``keys``, without a Python step per item.
+
+    When every item has the same keys, all of them are read in one pass over the items (a pass per
+    key went over a hundred thousand dicts scattered in memory each time).
     """
-    if not all(type(item) is dict for item in results):
-        return None
-    models = [item.get("model") for item in results]
-    if not all(type(m) is str and m for m in models):
-        return None
-    scores = [item.get("score") for item in results]
-    if not all((type(v) is float or type(v) is int) and 0 <= v <= 1 for v in scores):  # type: ignore[operator]
-        return None
-    times = [item.get("response_time") for item in results]
-    if not all(v is None or ((type(v) is float or type(v) is int) and math.isfinite(v)) for v in times):
-        return None
-    keys = ("category", "benchmark", "domain", "test_name", "question", "response", "expected_answer", "timestamp")
-    cols = {key: _text_column(results, key) for key in keys}
-    if any(c is None for c in cols.values()):
-        return None
-    try:
-        stamps = [datetime.fromisoformat(v) if v else None for v in cols["timestamp"]]  # type: ignore[union-attr]
-    except ValueError:
-        return None
-    if any(t is not None and t.tzinfo is not None for t in stamps):
-        return None
-    benchmarks = [b or d for b, d in zip(cols["benchmark"], cols["domain"], strict=True)]  # type: ignore[arg-type]
-    questions: list[str | None] = cols["question"]  # type: ignore[assignment]
+    if len(layouts) != 1:
+        return [list(map(dict.get, results, repeat(key))) for key in keys]
+    layout = next(iter(layouts))
+    present = [k for k in keys if k in layout]
+    columns: dict[str, list[Any]] = {}
+    if len(present) > 1:
+        rows = map(itemgetter(*present), results)
+        columns = dict(zip(present, map(list, zip(*rows, strict=True)), strict=True))
+    elif present:
+        columns = {present[0]: list(map(itemgetter(present[0]), results))}
+    nones: list[Any] = [None] * len(results)
+    return [columns.get(key, nones) for key in keys]
+
+
+def _item_ids(
+    results: list[dict[str, Any]], names: list[str | None], benchmarks: list[str | None], questions: list[str | None]
+) -> list[str] | None:
+    """The items' ids as :func:`_item_id` gives them, or None where it would raise."""
+    if None not in names and "" not in names:  # every item named: the usual case, no step per item
+        return names  # type: ignore[return-value]
     item_ids: list[str] = []
-    for item, name, bench, question in zip(results, cols["test_name"], benchmarks, questions, strict=True):  # type: ignore[arg-type]
+    for item, name, bench, question in zip(results, names, benchmarks, questions, strict=True):
         index = item.get("task_index")
         if name:
             item_ids.append(name)
@@ -171,11 +195,59 @@ def _read_columns(results: list[Any], started: datetime | None, run_meta: dict[s
             item_ids.append(question_key(question))
         else:
             return None
+    return item_ids
+
+
+def _read_columns(results: list[Any], started: datetime | None, run_meta: dict[str, Any]) -> list[RunBuilder] | None:
+    """The same runs as ``_read_items``, built a column at a time (several times faster).
+
+    Returns None as soon as anything is not of the plain expected type (a number given as text,
+    a bool score, a time zone, a missing key...): ``_read_items`` then reads the file and either
+    accepts it or names the field at fault, so both paths accept and reject the same files.
+    """
+    if set(map(type, results)) - {dict} or not results:
+        return None
+    layouts = set(map(tuple, results))
+    keys = ("model", "score", "response_time", "category", "benchmark", "domain", "test_name", "question", "response",
+            "expected_answer", "timestamp")  # fmt: skip
+    models, scores, times, *text = _columns(results, keys, layouts)
+    if set(map(type, models)) - {str} or "" in models:
+        return None
+    # (0.0).__le__ and (1.0).__ge__ compare ints and floats exactly, and are False for NaN.
+    if not set(map(type, scores)) <= _NUMBER or not all(map(_ZERO.__le__, scores)) or not all(map(_ONE.__ge__, scores)):
+        return None
+    gaps = None in times
+    if not set(map(type, times)) <= _OPT_NUMBER or not all(map(math.isfinite, _present(times) if gaps else times)):
+        return None
+    if not all(map(_is_text, text)):
+        return None
+    cols = dict(zip(keys[3:], text, strict=True))
+    texts: list[str | None] = cols["timestamp"]  # type: ignore[assignment]
+    try:
+        if None in texts or "" in texts:
+            stamps = [datetime.fromisoformat(v) if v else None for v in texts]
+        else:
+            stamps = list(map(datetime.fromisoformat, texts))  # type: ignore[arg-type]
+    except ValueError:
+        return None
+    if set(map(_TZINFO, filter(None, stamps))) - {None}:
+        return None
+    named: list[str | None] = cols["benchmark"]  # type: ignore[assignment]
+    if any(cols["domain"]):  # type: ignore[arg-type]
+        benchmarks = [b or d for b, d in zip(named, cols["domain"], strict=True)]  # type: ignore[arg-type]
+    else:  # b or d, with no d to fall back on
+        benchmarks = named if "" not in named else [b or None for b in named]
+    questions: list[str | None] = cols["question"]  # type: ignore[assignment]
+    names: list[str | None] = cols["test_name"]  # type: ignore[assignment]
+    item_ids = _item_ids(results, names, benchmarks, questions)
+    if item_ids is None:
+        return None
     columns: dict[str, list[Any]] = {
-        "item_ids": item_ids, "scores": [float(v) + 0.0 for v in scores],  # type: ignore[arg-type]
+        "item_ids": item_ids, "scores": list(map(_ZERO.__add__, scores)),  # float(v) + 0.0: -0.0 is 0.0
         "benchmark": benchmarks, "category": cols["category"],  # type: ignore[dict-item]
-        "response_time_s": [None if v is None else float(v) for v in times], "timestamp": stamps,
-        "attributes": _attributes(results),
+        "response_time_s": [None if v is None else float(v) for v in times] if gaps else list(map(float, times)),
+        "timestamp": stamps,
+        "attributes": _attributes(results, layouts),
         "question": questions, "response": cols["response"], "expected": cols["expected_answer"],  # type: ignore[dict-item]
     }  # fmt: skip
     order = list(dict.fromkeys(models))
