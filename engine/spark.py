@@ -17,7 +17,10 @@ Two things of DuckDB's dialect have no Spark spelling sqlglot could choose for u
 becomes ``xxhash64`` (64 bits, as DuckDB's; Spark's ``hash`` has 32, too few to name items by)
 with each argument's NULL-ness hashed beside it (Spark's hashes skip NULLs, so ``(NULL, 'a')``
 and ``('a', NULL)`` would collide), and view definitions become temporary views (a permanent
-Spark view cannot read the temporary ones the tables are registered as).
+Spark view cannot read the temporary ones the tables are registered as). ``list(x)`` collects each
+value in a struct, so that NULLs are kept as DuckDB keeps them (Spark's ``collect_list`` drops them);
+a form whose Spark translation would silently mean something else (``list(x ORDER BY y)``, whose
+order sqlglot drops; ``QUALIFY`` over ``*``) is refused with a ValueError.
 """
 
 from __future__ import annotations
@@ -84,12 +87,35 @@ def translate(sql: str) -> str:
         if isinstance(node, exp.Anonymous) and str(node.name).lower() == "hash":
             args = [part for a in node.expressions for part in (a.copy(), exp.Is(this=a.copy(), expression=exp.Null()))]
             return exp.Anonymous(this="XXHASH64", expressions=args)
+        if isinstance(node, exp.ArrayAgg):
+            return _spark_list(node)
+        if isinstance(node, exp.Select) and node.args.get("qualify") and any(_star(e) for e in node.expressions):
+            # sqlglot writes QUALIFY as a filter on a subquery whose `*` would also return its window column.
+            raise ValueError("QUALIFY with `*` has no Spark form that keeps the columns: name them")
         if isinstance(node, exp.Create) and str(node.args.get("kind", "")).upper() == "VIEW":
             props = node.args.get("properties")
             if props is None or not props.find(exp.TemporaryProperty):
                 extra = [*(props.expressions if props else []), exp.TemporaryProperty()]
                 node.set("properties", exp.Properties(expressions=extra))
         return node
+
+    def _star(projection: Any) -> bool:
+        return isinstance(projection, exp.Star) or (isinstance(projection.unalias(), exp.Column) and projection.is_star)
+
+    def _spark_list(node: Any) -> Any:
+        inner = node.this
+        if isinstance(inner, exp.Order):  # Spark's collect_list has no order; sqlglot would drop it silently
+            raise ValueError(f"{node.sql(dialect='duckdb')}: Spark keeps no order of a list; sort it with list_sort")
+        distinct = isinstance(inner, exp.Distinct)
+        value = (inner.expressions[0] if distinct else inner).transform(spark_forms)
+        collect = "COLLECT_SET" if distinct else "COLLECT_LIST"
+        # Each value in a struct, which is never NULL, so that NULLs are collected as DuckDB's list() does.
+        wrapped = sqlglot.parse_one(f"TRANSFORM({collect}(STRUCT(_eh_value AS v)), e -> e.v)", read="spark")
+        for column in wrapped.find_all(exp.Column):
+            if column.name == "_eh_value":
+                column.replace(value)
+                break
+        return wrapped
 
     tree = trees[0].transform(spark_forms)
     return str(tree.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE))
@@ -221,21 +247,75 @@ def _reading() -> Iterator[None]:
         raise WarehouseError(f"cannot read the warehouse's files: {first}", hint="run `evalhouse doctor`") from None
 
 
+def delta_uri(wh: Warehouse, table: str) -> str:
+    """Where Spark reads a stored table as Delta: its folder, or on S3 its ``s3a://`` URI (the scheme
+    of Hadoop's S3 connector, hadoop-aws; Hadoop has no file system for ``s3://``).
+
+    >>> from pathlib import Path
+    >>> from evalhouse.warehouse import Warehouse
+    >>> delta_uri(Warehouse(Path("/data/wh")), "scores")
+    '/data/wh/tables/scores'
+    """
+    from evalhouse.tables import uri
+
+    found = uri(wh.root, table)
+    return "s3a://" + found.removeprefix("s3://") if wh.remote is not None else found
+
+
 def has_delta(spark: SparkSession, wh: Warehouse) -> bool:
     """Whether ``spark`` reads Delta tables (Delta Lake's Spark connector is on its classpath).
 
     Asked of the session rather than assumed: a cluster may have the connector, a laptop usually not.
     """
-    from evalhouse.tables import uri
-
+    stored = [t for t in TABLES if t in wh.version().tables]
+    probe = delta_uri(wh, stored[0] if stored else "runs")
     try:
         # .schema forces the lookup of the format even where reading is lazy (Spark Connect).
-        _ = spark.read.format("delta").load(uri(wh.root, "runs")).schema
+        _ = spark.read.format("delta").load(probe).schema
     except Exception as exc:
         if "DATA_SOURCE_NOT_FOUND" in str(exc) or "Failed to find the data source: delta" in str(exc):
             return False
+        if not stored:  # the format was found; there is no table yet to read
+            return True
+        if wh.remote is not None:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SparkUnavailable(
+                f"Spark cannot read {probe}: {first}",
+                hint="give Spark Hadoop's S3 connector (org.apache.hadoop:hadoop-aws) and its s3a settings "
+                "(spark.hadoop.fs.s3a.endpoint, credentials) in [spark] conf of evalhouse.toml",
+            ) from None
         raise
     return True
+
+
+def is_local_master(master: str | None) -> bool:
+    """Whether a Spark master runs the executors in this process (``local``, ``local[4]``, ``local[*, 2]``).
+
+    >>> is_local_master("local[*]"), is_local_master("local"), is_local_master("spark://head:7077")
+    (True, True, False)
+    """
+    return master is not None and (master == "local" or master.startswith("local["))
+
+
+def _master(spark: SparkSession) -> str | None:
+    try:
+        return str(spark.conf.get("spark.master"))
+    except Exception:  # a Spark Connect server need not say
+        return None
+
+
+def _check_reachable(spark: SparkSession, wh: Warehouse) -> None:
+    """Refuse an S3 warehouse read from the local working folder's copies by a master that cannot see them."""
+    master = _master(spark)
+    if wh.remote is None or is_local_master(master):
+        return
+    raise SparkUnavailable(
+        f"{wh.name}: Spark ({master or 'Spark Connect'}) cannot read this S3 warehouse: the session has no Delta "
+        "Lake connector, and without it Spark reads this machine's copies of the table files, which only a local "
+        "master (local, local[N]) sees",
+        hint="add Delta Lake's Spark connector (io.delta:delta-spark) and Hadoop's S3 connector with its s3a "
+        "settings (spark.hadoop.fs.s3a.*) to [spark] of evalhouse.toml, or use a local master",
+    )
 
 
 def _spark_path(path: str) -> str:
@@ -250,14 +330,12 @@ def table_frame(spark: SparkSession, wh: Warehouse, table: str, *, delta: bool) 
     """A stored table as the warehouse version ``wh`` reads has it."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    from evalhouse.tables import uri
-
     version = wh.version()
     declared = from_arrow_schema(TABLES[table].arrow_schema(), prefer_timestamp_ntz=True)
     if table not in version.tables:
         return spark.createDataFrame([], declared)
     if delta:
-        return spark.read.format("delta").option("versionAsOf", version.tables[table]).load(uri(wh.root, table))
+        return spark.read.format("delta").option("versionAsOf", version.tables[table]).load(delta_uri(wh, table))
     files = wh.table_files(table, version)
     if not files:
         return spark.createDataFrame([], declared)
@@ -273,9 +351,15 @@ def register_views(spark: SparkSession, wh: Warehouse) -> None:
     Args:
         spark: the session (any master, or Spark Connect).
         wh: an open warehouse (``evalhouse.warehouse.open_warehouse``).
+
+    Raises:
+        SparkUnavailable: the warehouse is on S3 and the session has no Delta connector (the
+            local working folder's copies are read then) but runs on a cluster, which cannot see them.
     """
     wh = wh.pinned()
     delta = has_delta(spark, wh)
+    if not delta:
+        _check_reachable(spark, wh)
     with _quiet_pyspark(), _reading():
         for table in TABLES:
             table_frame(spark, wh, table, delta=delta).createOrReplaceTempView(STORED.format(table))

@@ -659,3 +659,96 @@ def test_a_table_created_by_another_process_at_the_same_moment_is_kept(
     monkeypatch.setattr(deltalake.DeltaTable, "create", staticmethod(create))
     wh = open_warehouse(url("created-twice"), create=True)
     assert [v.kind for v in versions.history(wh.root)] == ["create"]
+
+
+# ---------------------------------------------------------------------------------------------
+# --engine spark on an S3 warehouse
+# ---------------------------------------------------------------------------------------------
+
+
+def _spark_missing() -> str | None:
+    from tests.test_spark import _spark_missing as missing
+
+    return missing()
+
+
+needs_spark = pytest.mark.skipif(bool(_spark_missing()), reason=_spark_missing() or "")
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """A local session for this module (the JVM of tests/test_spark.py's session is reused when both run)."""
+    from pyspark.sql import SparkSession
+
+    from evalhouse.spark import _quiet_pyspark
+
+    with _quiet_pyspark():
+        session = (
+            SparkSession.builder.master("local[2]").appName("evalhouse-tests-s3")
+            .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "4").config("spark.default.parallelism", "2")
+            .config("spark.driver.memory", "1g").config("spark.sql.session.timeZone", "UTC")
+            .getOrCreate()
+        )  # fmt: skip
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@needs_spark
+def test_summary_and_compare_on_spark_equal_duckdb_on_s3(spark: Any, in_process: None, corpus: Path) -> None:
+    from click.testing import CliRunner
+
+    from evalhouse.cli import main
+    from evalhouse.spark import has_delta
+    from evalhouse.warehouse import open_warehouse
+    from tests.test_spark import assert_same_json
+
+    remote = ["-w", url("spark")]
+    done = CliRunner().invoke(main, ["ingest", str(corpus), *remote, "--quiet"])
+    assert done.exit_code == 0, done.output
+    wh = open_warehouse(url("spark"))
+    # The file-list path, over the working folder's copies of the S3 objects.
+    assert wh.remote is not None and has_delta(spark, wh) is False
+    for args in (["summary"], ["summary", "--by", "model,category", "--per-answer"], ["compare", "--no-save"],
+                 ["compare", "--no-save", "--test", "permutation", "--by", "none"],
+                 ["compare", "--no-save", "--cluster", "task", "--by", "benchmark"]):  # fmt: skip
+        args = [*args, *remote, "--format", "json"]
+        on_spark, on_duckdb = CliRunner().invoke(main, [*args, "--engine", "spark"]), CliRunner().invoke(main, args)
+        assert on_spark.exit_code == 0 and on_duckdb.exit_code == 0, (args, on_spark.output, on_duckdb.output)
+        assert_same_json(on_spark.stdout, on_duckdb.stdout)
+
+
+def test_spark_on_a_cluster_without_delta_refuses_an_s3_warehouse(
+    in_process: None, results: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("sqlglot")
+    from evalhouse import spark as on_spark
+    from evalhouse.warehouse import open_warehouse
+
+    cli("ingest", str(results[0]), "-w", url("cluster"))
+    wh = open_warehouse(url("cluster"))
+
+    class Conf:
+        def __init__(self, master: str) -> None:
+            self.master = master
+
+        def get(self, key: str) -> str:
+            assert key == "spark.master"
+            return self.master
+
+    class Session:  # what register_views asks of a session before it reads anything
+        def __init__(self, master: str) -> None:
+            self.conf = Conf(master)
+
+        def sql(self, statement: str) -> None:
+            raise AssertionError("nothing is registered on a session that cannot read the files")
+
+    monkeypatch.setattr(on_spark, "has_delta", lambda spark, wh: False)
+    with pytest.raises(on_spark.SparkUnavailable) as raised:
+        on_spark.register_views(Session("spark://head:7077"), wh)  # type: ignore[arg-type]
+    assert str(raised.value).startswith(f"{url('cluster')}: Spark (spark://head:7077) cannot read this S3 warehouse")
+    assert raised.value.hint is not None and "io.delta:delta-spark" in raised.value.hint
+    assert "s3a" in raised.value.hint
+    # Delta reads S3 through Hadoop's connector, whose scheme is s3a.
+    assert on_spark.delta_uri(wh, "scores") == f"s3a://{BUCKET}/cluster/tables/scores"

@@ -139,7 +139,9 @@ def assert_same_json(spark_out: str, duckdb_out: str) -> None:
         assert x.keys() == y.keys()
         for key in x:
             u, v = x[key], y[key]
-            if isinstance(u, (int, float)) and isinstance(v, (int, float)) and not isinstance(u, bool):
+            # The same JSON type (a count printed as 3.0 on one engine is a different column type).
+            assert type(u) is type(v), (i, key, u, v)
+            if isinstance(u, (int, float)) and not isinstance(u, bool):
                 assert_same_values(float(u), float(v), f"row {i}, {key}")
             else:
                 assert u == v, (i, key, u, v)
@@ -175,6 +177,28 @@ def test_hash_keeps_nulls_apart_and_parameters_stay_bound() -> None:
     sql = translate("SELECT hash(a, b) AS h FROM t WHERE m = $model AND list_contains($names, n)")
     assert "XXHASH64(a, a IS NULL, b, b IS NULL)" in sql
     assert ":model" in sql and "ARRAY_CONTAINS(:names, n)" in sql
+
+
+def test_lists_keep_their_nulls_and_an_ordered_list_is_refused() -> None:
+    pytest.importorskip("sqlglot")
+    from evalhouse.spark import translate
+
+    # Spark's collect_list drops NULLs, DuckDB's list keeps them: each value is collected in a struct.
+    assert translate("SELECT list_sort(list(x)) AS v FROM t") == (
+        "SELECT ARRAY_SORT(TRANSFORM(COLLECT_LIST(STRUCT(x AS v)), e -> e.v)) AS v FROM t"
+    )
+    assert "COLLECT_SET(STRUCT(XXHASH64(x, x IS NULL) AS v))" in translate("SELECT list(DISTINCT hash(x)) FROM t")
+    # sqlglot would write COLLECT_LIST(x) and drop the order without a word.
+    with pytest.raises(ValueError, match="Spark keeps no order of a list"):
+        translate("SELECT list(x ORDER BY y) AS v FROM t")
+    # Nor a QUALIFY over `*`, whose Spark form would return one more column (the window's).
+    assert translate("SELECT a, count(*) AS n FROM t GROUP BY a QUALIFY row_number() OVER (ORDER BY a) = 1") == (
+        "SELECT a, n FROM (SELECT a, COUNT(*) AS n, ROW_NUMBER() OVER (ORDER BY a NULLS LAST) AS _w FROM t GROUP BY a)"
+        " AS _t WHERE _w = 1"
+    )
+    for star in ("*", "t.*, 1 AS one"):
+        with pytest.raises(ValueError, match="QUALIFY"):
+            translate(f"SELECT {star} FROM t QUALIFY row_number() OVER (ORDER BY b) = 1")
 
 
 def test_spark_settings_file_then_environment(tmp_path: Path) -> None:
@@ -258,6 +282,38 @@ def test_every_view_gives_duckdbs_rows(both: tuple[Any, Any], path: Path) -> Non
         c: t for c, t in expected.schema.items() if c not in zoned
     }
     assert_same_rows(got, expected)
+
+
+@needs_spark
+def test_lists_on_spark_are_duckdbs(both: tuple[Any, Any]) -> None:
+    sql = """
+        SELECT k, list_sort(list(x)) AS v, list_sort(list(DISTINCT x)) AS d
+        FROM (SELECT k, CAST(x AS DOUBLE) AS x
+              FROM (VALUES (1, 2), (1, NULL), (1, 1), (1, NULL), (1, 2), (2, NULL)) AS t(k, x))
+        GROUP BY k ORDER BY k
+    """
+    got, expected = (con.sql(sql).pl() for con in both)
+    assert expected["v"].to_list() == [[1.0, 2.0, 2.0, None, None], [None]]
+    assert expected["d"].to_list() == [[1.0, 2.0, None], [None]]
+    assert got.schema == expected.schema
+    assert got.rows() == expected.rows()
+
+
+@needs_spark
+def test_bound_values_and_lists_filter_as_on_duckdb(both: tuple[Any, Any]) -> None:
+    from evalhouse.stats import describe
+
+    on_spark, on_duckdb = both
+    models = [m for (m,) in on_duckdb.sql("SELECT model FROM models ORDER BY model").fetchall()]
+    (metric,) = on_duckdb.sql("SELECT metric FROM scores GROUP BY metric ORDER BY count(*) DESC LIMIT 1").fetchall()[0]
+    for where in ({"model": models[:2], "metric": metric}, {"model": (models[-1], "no such model")},
+                  {"model": set(models[1:])}, {"model": []}, {"metric": "no such metric"}):  # fmt: skip
+        got = describe(on_spark, ["model", "category"], where=where, cluster="task")
+        expected = describe(on_duckdb, ["model", "category"], where=where, cluster="task")
+        assert got.schema == expected.schema
+        assert_same_rows(got, expected, ordered=True)
+        assert expected.height > 0 or where in ({"model": []}, {"metric": "no such metric"})
+        assert set(expected["model"]) <= set(where.get("model", models))
 
 
 @needs_spark
