@@ -931,7 +931,8 @@ def shell(warehouse: str) -> None:
 
     refuse(warehouse, "shell", "the DuckDB shell cannot read s3:// without its httpfs extension",
            "query it with `evalhouse sql`, copy it out with `evalhouse export --format parquet OUT` (then "
-           "`duckdb` on OUT), or read tables/<table> in place with Spark or another Delta Lake reader")  # fmt: skip
+           "`duckdb` on OUT), use --engine spark, or read tables/<table> in place with a Delta Lake reader "
+           "(Spark: s3a:// with Delta's and Hadoop's S3 connectors)")  # fmt: skip
     wh = open_warehouse(warehouse)
     exe = shutil.which("duckdb") or _beside_python("duckdb")
     if not exe:
