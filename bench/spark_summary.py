@@ -33,29 +33,21 @@ BY = ["model", "category"]
 
 def build(work: Path, corpus: Path, copies: int) -> Path:
     """The warehouse of ``copies`` x the corpus's scores under ``work`` (reused when already there)."""
-    from evalhouse.warehouse import open_warehouse
+    from run import replicate  # bench/run.py: the same 10M-row warehouse its summary step reads
 
     wh_path = work / f"wh-x{copies}"
     if (wh_path / "evalhouse.json").exists():
         return wh_path
     if not corpus.is_dir():
         sys.exit(f"{corpus}: no such corpus; run `evalhouse synth --runs 10000 --shape so8t-results --out {corpus}`")
-    shutil.rmtree(wh_path, ignore_errors=True)
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "evalhouse.cli", "ingest", "-q", str(corpus), "-w", str(wh_path)], check=True)
-    print(f"ingested {corpus} in {time.perf_counter() - t0:.1f} s", flush=True)
-    from evalhouse.commit import Commit
-    from evalhouse.warehouse import lock
-
-    wh = open_warehouse(wh_path)
-    with lock(wh):
-        batch = Commit(wh, "ingest")
-        for k in range(1, copies):
-            for i, f in enumerate(wh.table_files("scores")):
-                target = batch.path("scores", f"c{k:02d}{i:05d}")
-                os.link(f, target)
-                batch.add("scores", target, pq.read_metadata(target).num_rows)
-        batch.publish()
+    once = work / "wh-x1"
+    if not (once / "evalhouse.json").exists():
+        shutil.rmtree(once, ignore_errors=True)
+        t0 = time.perf_counter()
+        cmd = [sys.executable, "-m", "evalhouse.cli", "ingest", "-q", str(corpus), "-w", str(once)]
+        subprocess.run(cmd, check=True)
+        print(f"ingested {corpus} in {time.perf_counter() - t0:.1f} s", flush=True)
+    replicate(once, wh_path, copies)
     return wh_path
 
 

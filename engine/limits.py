@@ -22,13 +22,12 @@ its setting (``over the limit of 1,000,000 rows ([limits] rows)``).
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evalhouse.errors import BadResultFile, EvalhouseError
-from evalhouse.settings import CONFIG_FILE
+from evalhouse.settings import CONFIG_FILE, read_toml
 
 SECTION = "limits"
 
@@ -66,13 +65,7 @@ def load_limits(path: str | Path | None) -> Limits:
         if not Path(CONFIG_FILE).is_file():
             return DEFAULT
         path = CONFIG_FILE
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise EvalhouseError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
-        raise EvalhouseError(f"{path}: not a valid UTF-8 TOML file ({type(exc).__name__})") from None
-    section: Any = data.get(SECTION, {})
+    section: Any = read_toml(path, EvalhouseError).get(SECTION, {})
     if not isinstance(section, dict):
         raise EvalhouseError(f"{path}: [{SECTION}] must be a table")
     known = [f.name for f in dataclasses.fields(Limits)]

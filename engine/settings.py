@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalhouse.errors import AnalysisError
+from evalhouse.errors import AnalysisError, EvalhouseError
 from evalhouse.pairs import Rule
 
 CONFIG_FILE = "evalhouse.toml"
@@ -306,6 +306,16 @@ class SparkSettings:
 SPARK_ENV = {"master": "EVALHOUSE_SPARK_MASTER", "remote": "SPARK_REMOTE"}
 
 
+def read_toml(path: str | Path, error: type[EvalhouseError]) -> dict[str, Any]:
+    """The TOML file at ``path``, or ``error`` naming the file and what is wrong with it."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise error(f"{path}: not a valid UTF-8 TOML file ({type(exc).__name__})") from None
+
+
 def load_spark(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> SparkSettings:
     """The ``[spark]`` settings: defaults < ``evalhouse.toml`` (``path``, default ./evalhouse.toml if
     present) < the environment (:data:`SPARK_ENV`)."""
@@ -313,13 +323,7 @@ def load_spark(path: str | Path | None = None, environ: Mapping[str, str] | None
     section: dict[str, Any] = {}
     if path is not None or Path(CONFIG_FILE).is_file():
         path = path or CONFIG_FILE
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise AnalysisError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
-            raise AnalysisError(f"{path}: not a valid UTF-8 TOML file ({type(exc).__name__})") from None
-        section = _table(path, data, "spark")
+        section = _table(path, read_toml(path, AnalysisError), "spark")
         known = [f.name for f in dataclasses.fields(SparkSettings)]
         unknown = sorted(set(section) - set(known))
         if unknown:

@@ -200,22 +200,13 @@ def commit(root: Path, table: str, actions: list[Any], batch_id: str | None, kin
     committed that version first, nothing is committed and CommitConflict is raised (delta-rs
     would otherwise retry an append on top of the other commit).
     """
-    from deltalake.exceptions import CommitFailedError
     from deltalake.transaction import CommitProperties
 
     dt = open_table(root, table, on)
     meta = {"evalhouse.kind": kind} | ({"evalhouse.batch": batch_id} if batch_id else {})
     props = CommitProperties(custom_metadata=meta, max_commit_retries=0 if on is not None else None)
-    with io_errors():
-        try:
-            dt.create_write_transaction(actions, "append", TABLES[table].arrow_schema(), commit_properties=props)
-        except CommitFailedError as exc:
-            if on is None:
-                raise
-            raise CommitConflict(
-                f"{uri(root, table)}: another writer committed Delta version {on + 1} first ({_first_line(exc)})",
-                hint="run the command again",
-            ) from None
+    with io_errors(), _exactly_on(root, table, on):
+        dt.create_write_transaction(actions, "append", TABLES[table].arrow_schema(), commit_properties=props)
     if on is not None:
         return on + 1
     return open_table(root, table).version()
@@ -233,20 +224,27 @@ def restore(root: Path, table: str, version: int, on: int | None = None) -> int:
     right after it: if another writer committed that version first, nothing is committed and
     CommitConflict is raised (delta-rs would otherwise retry it on top of the other commit).
     """
+    dt = open_table(root, table, on)
+    with io_errors(), _exactly_on(root, table, on):
+        dt.restore(version, commit_properties=_props("restore", retries=0 if on is not None else None))
+    return on + 1 if on is not None else dt.version()
+
+
+@contextlib.contextmanager
+def _exactly_on(root: Path, table: str, on: int | None) -> Iterator[None]:
+    """A commit meant to land right after Delta version ``on``: another writer's commit there first
+    is CommitConflict (with ``on`` None, delta-rs's own retries stand and its error passes)."""
     from deltalake.exceptions import CommitFailedError
 
-    dt = open_table(root, table, on)
-    with io_errors():
-        try:
-            dt.restore(version, commit_properties=_props("restore", retries=0 if on is not None else None))
-        except CommitFailedError as exc:
-            if on is None:
-                raise
-            raise CommitConflict(
-                f"{uri(root, table)}: another writer committed Delta version {on + 1} first ({_first_line(exc)})",
-                hint="run the command again",
-            ) from None
-    return on + 1 if on is not None else dt.version()
+    try:
+        yield
+    except CommitFailedError as exc:
+        if on is None:
+            raise
+        raise CommitConflict(
+            f"{uri(root, table)}: another writer committed Delta version {on + 1} first ({_first_line(exc)})",
+            hint="run the command again",
+        ) from None
 
 
 def _props(kind: str, retries: int | None = None) -> Any:
