@@ -121,6 +121,19 @@ def test_repeated_answers_are_averaged_as_compare_does(put_scores) -> None:
     assert row["flips_down"] is None and row["flip_rate"] is None
 
 
+def test_float_dust_is_no_flip_and_a_small_real_change_is(put_scores) -> None:
+    # 0.1 + 0.2 summed is 0.30000000000000004: the same mean reached by another summation order.
+    # Worked by hand: q0 differs by 5.6e-17 (dust, no flip); q1 by 1e-4 (a change, however small);
+    # q2 by 0 (no flip); q3 a large score equal but for its last bit (dust, no flip).
+    pairs = {"q0": (0.3, 0.1 + 0.2), "q1": (0.3, 0.3001), "q2": (0.5, 0.5), "q3": (1e6, 1e6 + 1e6 * 2**-52)}
+    rows = [{"model": m, "item_id": item, "score": s} for item, both in pairs.items()
+            for m, s in zip(("m", "m-q8_0"), both, strict=True)]  # fmt: skip
+    con = connect(put_scores(rows))
+    got = flips(con, FlipQuery(("m",), ("m-q8_0",)))
+    assert got["item_id"].to_list() == ["q1"]
+    assert got["change"][0] == pytest.approx(1e-4)
+
+
 def test_the_view_is_the_same_list_in_sql(planted: Warehouse) -> None:
     con = connect(planted)
     sql = "SELECT category, item_id, change FROM flips WHERE baseline = ? AND candidate = ? AND metric = 'score'"
