@@ -12,16 +12,21 @@ import os
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from evalhouse import adapters, tables
-from evalhouse.adapters.base import RunBuilder, Source, dumps, read_at_most
+from evalhouse import tables
 from evalhouse.errors import BadResultFile
 from evalhouse.limits import DEFAULT, Limits, nesting
 from evalhouse.schema import METRICS, RUNS, SCORES, TEXTS, Table
+
+# The adapters are imported by the functions that read files, not with this module: the ingest
+# imports this module, and a re-ingest of unchanged files, which reads none, would spend a tenth of
+# its time importing them. The workers' fork server imports them ahead (engine/ingest.py).
+if TYPE_CHECKING:
+    from evalhouse.adapters.base import RunBuilder, Source
 
 # Rows a worker buffers before writing a row group: bounds memory, keeps row groups large.
 FLUSH_ROWS = 100_000
@@ -98,6 +103,9 @@ def _read_data(
     path: str, data: bytes, sha256: str, limits: Limits
 ) -> tuple[str, list[RunBuilder], list[dict[str, Any]] | None]:
     """The format, runs and dependencies of a file's bytes (see :func:`read_source`)."""
+    from evalhouse import adapters
+    from evalhouse.adapters.base import Source
+
     source = Source(path, data, sha256, limits)
     if not data.strip():
         raise BadResultFile(path, "(file)", "is empty")
@@ -129,6 +137,8 @@ def _read_data(
 
 def _read_bytes(path: str, limits: Limits) -> bytes:
     """The bytes of a regular file of at most ``limits.file_bytes`` (opened without blocking on a FIFO)."""
+    from evalhouse.adapters.base import read_at_most
+
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         st = os.fstat(fd)
@@ -237,6 +247,8 @@ class _ChunkWriter:
     def _metadata(self, path: str, metadata: dict[str, Any]) -> str | None:
         if not metadata:
             return None
+        from evalhouse.adapters.base import dumps
+
         depth = nesting(metadata, self.limits.depth)
         if depth > self.limits.depth:
             raise self.limits.over(path, "metadata", "depth", f"{depth}+ levels of nesting")
