@@ -228,20 +228,16 @@ class _ChunkWriter:
                 ("metadata", meta),
             ):  # fmt: skip
                 r[col].append(value)
-            s = b["scores"]
-            s["run_id"].extend([run_id] * n)
-            s["model"].extend([run.model] * n)
-            for col, values in run.scores.items():
-                s[col].extend(values)
-            t = b["texts"]
-            t["run_id"].extend([run_id] * len(run.texts["sample_id"]))
-            for col, values in run.texts.items():
-                t[col].extend(values)
-            m = b["metrics"]
-            m["run_id"].extend([run_id] * nm)
-            m["model"].extend([run.model] * nm)
-            for col, values in run.metrics.items():
-                m[col].extend(values)
+            # Every row carries its run; scores and metrics carry the model too (texts join on the run).
+            parts = (("scores", run.scores, n), ("texts", run.texts, len(run.texts["sample_id"])),
+                     ("metrics", run.metrics, nm))  # fmt: skip
+            for table, columns, count in parts:
+                out = b[table]
+                out["run_id"].extend([run_id] * count)
+                if table != "texts":
+                    out["model"].extend([run.model] * count)
+                for col, values in columns.items():
+                    out[col].extend(values)
         return rows
 
     def _metadata(self, path: str, metadata: dict[str, Any]) -> str | None:
