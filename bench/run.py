@@ -293,7 +293,8 @@ def small_files(root: Path, files: int) -> tuple[Path, dict[str, Any]]:
             doc = {"metadata": {"timestamp": f"2025-03-01T09:{i // 60 % 60:02d}:{i % 60:02d}", "models": [model]},
                    "results": [{"model": model, "category": "math", "test_name": f"item {i // 20:05d}",
                                 "question": f"What is {i} + 1?", "expected_answer": str(i + 1),
-                                "response": str(i + 1 - i % 2), "score": float(1 - i % 2), "response_time": 1.5}]}  # fmt: skip
+                                "response": str(i + 1 - i % 2), "score": float(1 - i % 2),
+                                "response_time": 1.5}]}  # fmt: skip
             (folder / f"run_{i:06d}_results.json").write_text(json.dumps(doc), encoding="utf-8")
         done.touch()
         print(f"  generated {path.name} in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -509,7 +510,8 @@ def targets(steps: list[Step], big: int, corpora: dict[str, Any] | None = None) 
             f"{ing.vs_naive}x faster than the naive loader)", ing.wall_s <= dd.wall_s)  # fmt: skip
         rows = max(ing.extra.get("rows", 0), 1) / 1e6
         add("ingest so8t-results CPU-s per 1M rows <= 1.2x DuckDB's",
-            f"{ing.cpu_s / rows:.2f} vs {dd.cpu_s / rows:.2f} CPU-s per 1M rows ({ing.cpu_s / max(dd.cpu_s, 1e-9):.2f}x)",
+            f"{ing.cpu_s / rows:.2f} vs {dd.cpu_s / rows:.2f} CPU-s per 1M rows "
+            f"({ing.cpu_s / max(dd.cpu_s, 1e-9):.2f}x)",
             ing.cpu_s <= 1.2 * dd.cpu_s)  # fmt: skip
     if ing and naive:
         add("ingest so8t-results >= 3x faster than naive",
@@ -518,7 +520,8 @@ def targets(steps: list[Step], big: int, corpora: dict[str, Any] | None = None) 
     ing, dd = find("cold ingest", lm), find("duckdb read_ndjson COPY", lm)
     if lm and ing and dd:
         add("ingest lm-eval samples no slower than DuckDB read_ndjson COPY (ratio <= 1.0)",
-            f"{ing.wall_s / dd.wall_s:.2f} ({ing.wall_s:.2f} s vs {dd.wall_s:.2f} s)", ing.wall_s <= dd.wall_s)  # fmt: skip
+            f"{ing.wall_s / dd.wall_s:.2f} ({ing.wall_s:.2f} s vs {dd.wall_s:.2f} s)",
+            ing.wall_s <= dd.wall_s)  # fmt: skip
     many = sorted((s for s in steps if s.name == "cold ingest of many files"),
                   key=lambda s: int((s.corpus or "").rsplit("-", 1)[1]))  # fmt: skip
     if len(many) >= 2:
@@ -570,7 +573,8 @@ def markdown(res: dict[str, Any]) -> str:
     ]
     for name, c in res["corpora"].items():
         lines.append(f"| {name} | {c['files']:,} | {c['bytes'] / 1e6:,.0f} | {c.get('rows', 0):,} |")
-    lines += ["", "| step | corpus | wall s | CPU s | peak MB | x naive | x DuckDB |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines += ["", "| step | corpus | wall s | CPU s | peak MB | x naive | x DuckDB |",
+              "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for s in res["steps"]:
         wall = f"{s['wall_s']:.3f}"
         if s["name"].endswith("in process"):
