@@ -413,8 +413,13 @@ class SparkConnection:
 
     def register(self, name: str, data: Any) -> SparkConnection:
         """Register a small Arrow table or Polars frame as the temporary view ``name``."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        table = _plain_arrow(data)
         with _quiet_pyspark():
-            self.spark.createDataFrame(_plain_arrow(data)).createOrReplaceTempView(name)
+            # With its schema given: Spark Connect cannot infer one from a table with no rows.
+            schema = from_arrow_schema(table.schema, prefer_timestamp_ntz=True)
+            self.spark.createDataFrame(table, schema=schema).createOrReplaceTempView(name)
         return self
 
     def unregister(self, name: str) -> SparkConnection:

@@ -432,3 +432,75 @@ def test_a_missing_file_is_an_error_line(spark: Any, synth_wh: Path, tmp_path: P
     assert done.exit_code == 1
     assert done.stderr.startswith("Error: cannot read the warehouse's files: ")
     assert done.stderr.splitlines()[-1] == "Hint: run `evalhouse doctor`"
+
+
+# ---------------------------------------------------------------------------------------------
+# Spark Connect (SPARK_REMOTE): a real Connect server started from pyspark's own jars
+# ---------------------------------------------------------------------------------------------
+
+
+def _connect_missing() -> str | None:
+    if _spark_missing():
+        return _spark_missing()
+    try:
+        import grpc  # noqa: F401
+        import pyspark
+    except ImportError as exc:
+        return f"Spark Connect's client is not installed ({exc.name}): pip install 'pyspark[connect]'"
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    return None if submit.exists() else f"{submit} is missing: no Spark Connect server to start"
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``sc://127.0.0.1:PORT`` of a Spark Connect server (local[2]) run by this module."""
+    import socket
+    import time
+
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("spark-connect") / "server.log"
+    cmd = [str(home / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+           "--master", "local[2]", "--conf", f"spark.connect.grpc.binding.port={port}",
+           "--conf", "spark.connect.grpc.binding.address=127.0.0.1", "--conf", "spark.ui.enabled=false",
+           "--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.sql.session.timeZone=UTC",
+           "--driver-memory", "1g", "spark-internal"]  # fmt: skip
+    with log.open("wb") as out:
+        env = {**os.environ, "SPARK_HOME": str(home)}
+        server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while b"Spark Connect server started" not in log.read_bytes():
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Spark Connect server did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.mark.skipif(bool(_connect_missing()), reason=_connect_missing() or "")
+def test_summary_and_compare_through_spark_connect_equal_duckdb(connect_server: str, synth_wh: Path) -> None:
+    # In a process of their own: this module's local session would otherwise be used in process.
+    def run(*args: object, remote: str | None) -> str:
+        env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "EVALHOUSE_SPARK_MASTER")}
+        env |= {"SPARK_REMOTE": remote} if remote else {}
+        done = subprocess.run([sys.executable, "-m", "evalhouse.cli", *map(str, args), "-w", str(synth_wh)],
+                              capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    config = synth_wh.parent / "corpus" / ".evalhouse.toml"
+    for command in (["summary", "--by", "model,category", "--format", "json"],
+                    ["compare", "--config", config, "--no-save", "--format", "json"]):  # fmt: skip
+        # compare registers small tables of its own, some of them empty (no pair excluded).
+        assert_same_json(run(*command, "--engine", "spark", remote=connect_server), run(*command, remote=None))
