@@ -574,7 +574,11 @@ def _parse_all(
     results = _map(jobs.pool, parse_chunk, chunks, jobs.progress, "parse", weights=weights)
     for group, (chunk_result, written) in zip(groups, results, strict=True):
         for o in group:
-            o.format, o.status, o.reason, o.rows, o.depends_on, models, sha, key = chunk_result[o.path]
+            o.format, o.status, o.reason, o.rows, o.depends_on, models, sha, key, size = chunk_result[o.path]
+            if size is not None and size != o.size:
+                # Rewritten since it was stat'ed: the ledger has the size of the bytes it holds the
+                # hash of, which tells a later ingest that a file of that size may be their copy.
+                o.size = size
             # The strings the offer holds already where they are equal (one copy per file, not three).
             if sha is not None and sha != o.sha256:
                 o.sha256 = sha

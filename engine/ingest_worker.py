@@ -340,10 +340,13 @@ def _unstorable(value: Any, type_: pa.DataType) -> str:
     return f"{value!r:.80} cannot be stored as {type_}"
 
 
-# (format, status, reason, rows, dependencies, models of its runs, SHA-256 of the bytes parsed, key)
+# (format, status, reason, rows, dependencies, models of its runs, SHA-256 of the bytes parsed, key,
+# size of the bytes parsed)
 # (..., the content key its runs are stored under: salted with the models for a copy whose models
-# come from its path, see parse_chunk; None when nothing was stored)
-ParseResult = tuple[str | None, str, str | None, int, list[dict[str, Any]] | None, list[str], str | None, str | None]
+# come from its path, see parse_chunk; None when nothing was stored; the size None when not read)
+ParseResult = tuple[
+    str | None, str, str | None, int, list[dict[str, Any]] | None, list[str], str | None, str | None, int | None
+]
 
 
 def parse_chunk(
@@ -375,7 +378,7 @@ def parse_chunk(
 def _left_out(out: dict[str, ParseResult], rejected: dict[str, str]) -> None:
     """Record the files whose rows could not be stored (see :meth:`_ChunkWriter.flush`) as rejected."""
     for path, reason in rejected.items():
-        out[path] = (out[path][0], "rejected", reason, 0, None, [], out[path][6], None)
+        out[path] = (out[path][0], "rejected", reason, 0, None, [], out[path][6], None, out[path][8])
 
 
 def _parse_one(
@@ -384,22 +387,23 @@ def _parse_one(
     """Read one file and convert its rows (see :func:`parse_chunk`); never raises for the file's sake."""
     fmt: str | None = None
     sha256: str | None = None  # of the bytes read: the ledger's record of a file, also when rejected
+    size: int | None = None
     try:
         data = _read_bytes(path, writer.limits)
-        sha256 = hashlib.sha256(data).hexdigest()
+        sha256, size = hashlib.sha256(data).hexdigest(), len(data)
         fmt, runs, deps = _read_data(path, data, sha256, writer.limits)
         del data  # (the runs hold what is needed of it)
         models = sorted({r.model for r in runs if r.n_scores or r.n_metrics})
         key = content_key(sha256, deps) or sha256
         if original is not None and original_models is not None and sha256 == expected:
             if models == sorted(original_models):
-                return (fmt, "duplicate", f"same content as {original}", 0, deps, models, sha256, None)
+                return (fmt, "duplicate", f"same content as {original}", 0, deps, models, sha256, None, size)
             key = hashlib.sha256("\0".join([key, *models]).encode()).hexdigest()
         if not models:
-            return (fmt, "not-results", f"{path}: holds no scores", 0, deps, models, sha256, None)
+            return (fmt, "not-results", f"{path}: holds no scores", 0, deps, models, sha256, None, size)
         if deps and not all(_utf8(d["path"]) for d in deps):
             raise BadResultFile(path, "(dependencies)", "a file read with it has a name that is not valid UTF-8")
-        return (fmt, "ingested", None, writer.add(path, key, fmt, runs), deps, models, sha256, key)
+        return (fmt, "ingested", None, writer.add(path, key, fmt, runs), deps, models, sha256, key, size)
     except BadResultFile as exc:
         reason = str(exc)
         fmt = exc.format or fmt
@@ -411,4 +415,4 @@ def _parse_one(
         reason = f"{path}: (file): too large to read in memory"
     except Exception as exc:  # an adapter bug must cost one file, not the whole ingest
         reason = f"{path}: (file): could not be read ({type(exc).__name__}: {exc})"
-    return (fmt, "rejected", reason, 0, None, [], sha256, None)
+    return (fmt, "rejected", reason, 0, None, [], sha256, None, size)

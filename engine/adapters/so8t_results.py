@@ -233,9 +233,10 @@ def _read_columns(results: list[Any], started: datetime | None, run_meta: dict[s
     if set(map(_TZINFO, filter(None, stamps))) - {None}:
         return None
     named: list[str | None] = cols["benchmark"]  # type: ignore[assignment]
-    if any(cols["domain"]):  # type: ignore[arg-type]
-        benchmarks = [b or d for b, d in zip(named, cols["domain"], strict=True)]  # type: ignore[arg-type]
-    else:  # b or d, with no d to fall back on
+    domains: list[str | None] = cols["domain"]  # type: ignore[assignment]
+    if any(domains) or "" in domains:  # ("" or "" is "", not None)
+        benchmarks = [b or d for b, d in zip(named, domains, strict=True)]
+    else:  # b or d, with every d None
         benchmarks = named if "" not in named else [b or None for b in named]
     questions: list[str | None] = cols["question"]  # type: ignore[assignment]
     names: list[str | None] = cols["test_name"]  # type: ignore[assignment]
