@@ -107,7 +107,7 @@ def _read_data(
     from evalhouse.adapters.base import Source
 
     source = Source(path, data, sha256, limits)
-    if not data.strip():
+    if not data or data.isspace():  # (not data.strip(), which copies the whole file)
         raise BadResultFile(path, "(file)", "is empty")
     refused: BadResultFile | None = None
     for adapter in adapters.ADAPTERS:
