@@ -16,6 +16,8 @@ The work is in three passes so that content deduplication is decided before anyt
 
 from __future__ import annotations
 
+import array
+import collections
 import contextlib
 import functools
 import gc
@@ -28,19 +30,19 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import compress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from evalhouse import versions
+from evalhouse import tables, versions
 from evalhouse.commit import Commit, recover
 from evalhouse.errors import EvalhouseError, StrictModeRejection, WarehouseError
-from evalhouse.ingest_worker import _storable, _utf8, content_key, parse_chunk
+from evalhouse.ingest_worker import ParseResult, _storable, _utf8, content_key, parse_chunk
 from evalhouse.ingest_worker import read_source as read_source  # callers import it from here
 from evalhouse.limits import DEFAULT, Limits
 from evalhouse.schema import FILES, TABLES
@@ -51,7 +53,7 @@ from evalhouse.warehouse import Warehouse, is_disk_full, lock, os_reason
 # files starts none.
 if TYPE_CHECKING:
     import multiprocessing.context
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
     from multiprocessing.connection import Connection
 
 # Extensions read when walking a folder (a file named on the command line is always offered).
@@ -61,14 +63,21 @@ PARALLEL_MIN_FILES = 64
 # Input bytes per parse job. Each job writes its own Parquet files, and queries pay per file
 # (10M rows in 1,570 files of 6,400 rows took 2.6x longer to aggregate than in 10 files), so jobs
 # are sized by bytes, not files; but there are at least CHUNKS_PER_WORKER jobs per worker so the
-# workers finish together, and at most CHUNK_MAX_FILES files per job so progress keeps moving.
+# workers finish together, and at most CHUNK_MAX_FILES files per job so progress keeps moving and
+# a worker's buffers stay small (a job holds all its files' rows until it ends: 4,096 small files
+# cost a worker 12 MB more than 125 did, 2,048 cost 6).
 CHUNK_BYTES = 64 * 2**20
 CHUNKS_PER_WORKER = 4
-CHUNK_MAX_FILES = 4096
+CHUNK_MAX_FILES = 2048
+# Files hashed in one task of a worker.
+HASH_BATCH_FILES = 256
+# Rows of the ledger made and written at a time (each a row group of its file).
+LEDGER_BATCH_ROWS = 16_384
 
 ProgressFn = Callable[[str, int, int], None]
 _status = operator.attrgetter("status")
 _mode, _size, _mtime_ns = (operator.attrgetter(f"st_{a}") for a in ("mode", "size", "mtime_ns"))
+_ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
 _DOCTOR_FIX = "run `evalhouse doctor --fix`: it drops a damaged file, and the next ingest restores its rows"
 
 
@@ -97,12 +106,216 @@ class Offer:
         return self.key or content_key(self.sha256, self.depends_on)
 
 
+# Offer.status, stored as its index here ("": not decided yet).
+_STATUSES = ("", "unchanged", "ingested", "duplicate", "not-results", "rejected")
+_STATUS = {s: i for i, s in enumerate(_STATUSES)}
+_UNCHANGED = _STATUS["unchanged"]
+# Offers.flags: its hash is in Offers.digests; seen before; its key is its hash.
+_HASHED, _SEEN, _KEYED = 1, 2, 4
+_NOTHING_RARE: dict[str, Any] = {}  # (shared: never changed by a reader)
+
+
+class Offers(Sequence[Offer]):
+    """The files offered to one ingest, a column per field of :class:`Offer`: an ``Offer`` is made
+    of a file's row when asked, and written back with ``offers[i] = offer``.
+
+    An object per file (an Offer, its path, its hash as text, its numbers: some 440 bytes) made the
+    ingest's memory grow with the number of files; as columns a file costs its path and 70 bytes.
+    What few files have (a reason, dependencies, a key of their own, no size) is kept aside.
+
+    >>> offers = Offers()
+    >>> offers.extend(["/r/a.json", "/r/b.json"], [10, 20], [1, 2])
+    >>> offers[1] = Offer("/r/b.json", 20, 2, "ab" * 32, "so8t-results", "ingested", rows=3, key="ab" * 32)
+    >>> offers[1] == Offer("/r/b.json", 20, 2, "ab" * 32, "so8t-results", "ingested", rows=3, key="ab" * 32)
+    True
+    >>> offers[0].status, offers.count_of("ingested"), len(offers)
+    ('', 1, 2)
+    """
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.sizes = array.array("q")
+        self.mtimes = array.array("q")
+        self.digests = bytearray()  # each file's SHA-256, 32 bytes (zeros where not known)
+        self.flags = bytearray()  # _HASHED | _SEEN | _KEYED
+        self.statuses = bytearray()  # index in _STATUSES
+        self.formats = bytearray()  # index in self.format_names
+        self.format_names: list[str | None] = [None]
+        self.rows = array.array("q")
+        # file -> {field: value} of the fields its columns cannot say
+        self.rare: dict[int, dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, i: int) -> Offer: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Offer]: ...
+    def __getitem__(self, i: int | slice) -> Offer | list[Offer]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        path = self.paths[i]  # (raises IndexError past the end, which iteration needs)
+        i %= len(self)
+        flags = self.flags[i]
+        sha = self.digests[32 * i : 32 * i + 32].hex() if flags & _HASHED else None
+        o = Offer(path, self.sizes[i], self.mtimes[i], sha, self.format_names[self.formats[i]],
+                  _STATUSES[self.statuses[i]], None, self.rows[i], None, bool(flags & _SEEN),
+                  sha if flags & _KEYED else None)  # fmt: skip
+        for name, value in self.rare.get(i, _NOTHING_RARE).items():
+            setattr(o, name, value)
+        return o
+
+    def __setitem__(self, i: int, o: Offer) -> None:
+        rare: dict[str, Any] = {}
+        flags = _SEEN if o.seen_before else 0
+        if o.size is None:
+            rare["size"] = None
+        if o.mtime_ns is None:
+            rare["mtime_ns"] = None
+        self.sizes[i], self.mtimes[i] = o.size or 0, o.mtime_ns or 0
+        sha = o.sha256
+        digest = _digest(sha)
+        if digest is not None:
+            self.digests[32 * i : 32 * i + 32] = digest
+            flags |= _HASHED
+        elif sha is not None:
+            rare["sha256"] = sha
+        if o.key is not None and o.key == sha and digest is not None:
+            flags |= _KEYED
+        elif o.key is not None:
+            rare["key"] = o.key
+        if o.reason is not None:
+            rare["reason"] = o.reason
+        if o.depends_on is not None:
+            rare["depends_on"] = o.depends_on
+        self.flags[i], self.statuses[i], self.rows[i] = flags, _STATUS[o.status], o.rows
+        if o.format not in self.format_names:
+            self.format_names.append(o.format)
+        self.formats[i] = self.format_names.index(o.format)
+        if rare:
+            self.rare[i] = rare
+        else:
+            self.rare.pop(i, None)
+
+    def append(self, o: Offer) -> None:
+        self.extend([o.path], [0], [0])
+        self[len(self) - 1] = o
+
+    def extend(self, paths: list[str], sizes: list[int], mtimes: list[int]) -> None:
+        """Add files of these paths, sizes and mtimes, nothing else known of them yet."""
+        n = len(paths)
+        self.paths += paths
+        self.sizes.extend(sizes)
+        self.mtimes.extend(mtimes)
+        self.digests += bytes(32 * n)
+        self.flags += bytes(n)
+        self.statuses += bytes(n)
+        self.formats += bytes(n)
+        self.rows.frombytes(bytes(8 * n))
+
+    def sha(self, i: int) -> str | None:
+        if self.flags[i] & _HASHED:
+            return self.digests[32 * i : 32 * i + 32].hex()
+        return self.rare.get(i, _NOTHING_RARE).get("sha256")
+
+    def size(self, i: int) -> int | None:
+        return self.rare.get(i, _NOTHING_RARE).get("size", self.sizes[i])
+
+    def hashed(self, i: int, sha: str) -> None:
+        """Give file ``i`` the SHA-256 ``sha``."""
+        digest = _digest(sha)
+        if digest is None or i in self.rare:
+            o = self[i]
+            o.sha256 = sha
+            self[i] = o
+        else:
+            self.digests[32 * i : 32 * i + 32] = digest
+            self.flags[i] |= _HASHED
+
+    def unchanged(self, i: int, sha: str | None, depends_on: list[dict[str, Any]] | None) -> None:
+        """Mark file ``i`` unchanged by stat alone, with the hash and dependencies the ledger has."""
+        digest = _digest(sha)
+        if digest is None or depends_on or i in self.rare:
+            o = self[i]
+            o.sha256, o.depends_on, o.status, o.seen_before = sha, depends_on, "unchanged", True
+            self[i] = o
+        else:  # (the usual case, without making an Offer: 100,000 of them on a re-ingest)
+            self.digests[32 * i : 32 * i + 32] = digest
+            self.flags[i] = _HASHED | _SEEN
+            self.statuses[i] = _UNCHANGED
+
+    def parsed(self, i: int, result: ParseResult) -> None:
+        """Give file ``i`` what parsing it found (see parse_chunk).
+
+        A file rewritten since it was stat'ed takes the size of the bytes parsed: the ledger has the
+        size of the bytes it holds the hash of, which tells a later ingest that a file of that size
+        may be their copy.
+        """
+        fmt, status, reason, rows, deps, _models, sha, key, size = result
+        digest = None if sha is None else _digest(sha)
+        if i in self.rare or reason is not None or deps is not None or (sha is not None and digest is None):
+            o = self[i]
+            o.format, o.status, o.reason, o.rows, o.depends_on = fmt, status, reason, rows, deps
+            if size is not None:
+                o.size = size
+            if sha is not None:
+                o.sha256 = sha
+            o.key = key
+            self[i] = o
+            return
+        # (the usual case, without making an Offer)
+        if size is not None:
+            self.sizes[i] = size
+        flags = self.flags[i] & ~_KEYED
+        if digest is not None:
+            self.digests[32 * i : 32 * i + 32] = digest
+            flags |= _HASHED
+        if key is not None and flags & _HASHED and key == (sha or self.sha(i)):
+            flags |= _KEYED
+        elif key is not None:
+            self.rare[i] = {"key": key}
+        self.flags[i] = flags
+        self.statuses[i], self.rows[i] = _STATUS[status], rows
+        if fmt not in self.format_names:
+            self.format_names.append(fmt)
+        self.formats[i] = self.format_names.index(fmt)
+
+    def seen(self) -> int:
+        """How many files are unchanged by stat alone."""
+        return sum(self.flags.count(f) for f in range(8) if f & _SEEN)
+
+    def count_of(self, status: str) -> int:
+        """How many files have ``status``."""
+        return self.statuses.count(_STATUS[status])
+
+    def where(self, *statuses: str) -> Iterator[int]:
+        """The files that have one of ``statuses``, in order."""
+        codes = {_STATUS[s] for s in statuses}
+        return (i for i, code in enumerate(self.statuses) if code in codes)
+
+
+def _digest(sha: str | None) -> bytes | None:
+    """The 32 bytes a SHA-256 written in lower-case hex stands for (None for anything else).
+
+    >>> _digest("0f" * 32) == bytes([15] * 32), _digest("0F" * 32), _digest(None)
+    (True, None, None)
+    """
+    if sha is None or len(sha) != 64:
+        return None
+    try:
+        digest = bytes.fromhex(sha)
+    except ValueError:
+        return None
+    return digest if digest.hex() == sha else None
+
+
 @dataclass
 class IngestReport:
     """What one ingest did."""
 
     batch_id: str
-    offers: list[Offer]
+    offers: Sequence[Offer]
     skipped: list[str] = field(default_factory=list)
     retired_runs: int = 0
     # False when nothing was new (every file unchanged): no batch was committed.
@@ -112,10 +325,14 @@ class IngestReport:
     rows: int = 0
 
     def count(self, status: str) -> int:
+        if isinstance(self.offers, Offers):
+            return self.offers.count_of(status)
         return list(map(_status, self.offers)).count(status)  # (in C: 100,000 offers are counted often)
 
     @property
     def rejected(self) -> list[Offer]:
+        if isinstance(self.offers, Offers):
+            return [self.offers[i] for i in self.offers.where("rejected")]
         return [o for o in self.offers if o.status == "rejected"]
 
 
@@ -184,7 +401,7 @@ def ingest(
                     f"{len(report.rejected)} file(s) rejected, nothing written (--strict):\n"
                     + "\n".join(f"  {terminal_text(o.reason or '')}" for o in report.rejected)
                 )
-            if any(not o.seen_before for o in report.offers) or report.retired_runs:
+            if offers.seen() < len(offers) or report.retired_runs:
                 report.version = batch.publish().number
             else:  # nothing new: no commit, no new version, the views stay as they are
                 batch.abort()
@@ -207,7 +424,7 @@ def ingest(
     return report
 
 
-def walk(paths: Iterable[str | os.PathLike[str]], limits: Limits = DEFAULT) -> tuple[list[Offer], list[str]]:
+def walk(paths: Iterable[str | os.PathLike[str]], limits: Limits = DEFAULT) -> tuple[Offers, list[str]]:
     """Every file under ``paths``, stat'ed; returns (offers, skipped with the reason why).
 
     Symlinked folders are not followed (no loops; noted in ``skipped``). Anything that is not a
@@ -216,7 +433,7 @@ def walk(paths: Iterable[str | os.PathLike[str]], limits: Limits = DEFAULT) -> t
     rejected, and so is a folder that cannot be listed, so that it is recorded rather than silently
     dropped.
     """
-    offers: list[Offer] = []
+    offers = Offers()
     skipped: list[str] = []
     seen: set[str] = set()
     max_bytes = limits.file_bytes
@@ -248,7 +465,7 @@ def walk(paths: Iterable[str | os.PathLike[str]], limits: Limits = DEFAULT) -> t
         if stats and all(map(str.isascii, full)) and all(map(stat.S_ISREG, map(_mode, stats))):
             sizes = list(map(_size, stats))
             if max(sizes) <= max_bytes:
-                offers.extend(map(Offer, full, sizes, map(_mtime_ns, stats)))
+                offers.extend(full, sizes, list(map(_mtime_ns, stats)))
                 return
         for f, st in itertools.zip_longest(full, stats):
             offer(f, st)
@@ -439,30 +656,30 @@ def _as(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 @_gc_paused()
-def _unchanged_by_stat(offers: list[Offer], state: LedgerState) -> list[Offer]:
+def _unchanged_by_stat(offers: Offers, state: LedgerState) -> array.array[int]:
     """Pass 1: mark the offers the ledger shows unchanged by stat alone; returns the others to hash."""
-    to_hash: list[Offer] = []
+    to_hash = array.array("q")
     read, last_seen = state.read, state.last_seen
-    for o in offers:
-        if o.status:
+    statuses, sizes, mtimes = offers.statuses, offers.sizes, offers.mtimes
+    for i, path in enumerate(offers.paths):
+        if statuses[i]:
             continue
-        path = o.path
         known = read.get(path)
-        if known is None or known[1] == "rejected" or last_seen.get(path) != (o.size, o.mtime_ns):
-            to_hash.append(o)
+        if known is None or known[1] == "rejected" or last_seen.get(path) != (sizes[i], mtimes[i]):
+            to_hash.append(i)
             continue
         _key, _status, own, deps = known
         if deps and not all(_stat_of(d["path"]) == (d["size"], d["mtime_ns"]) for d in deps):
-            to_hash.append(o)
+            to_hash.append(i)
             continue
-        o.sha256, o.depends_on, o.status, o.seen_before = own, deps or None, "unchanged", True
+        offers.unchanged(i, own, deps or None)
     return to_hash
 
 
 def _ingest_locked(
     wh: Warehouse,
     batch: Commit,
-    offers: list[Offer],
+    offers: Offers,
     state: LedgerState,
     workers: int | None,
     progress: ProgressFn | None,
@@ -471,68 +688,92 @@ def _ingest_locked(
     to_hash = _unchanged_by_stat(offers, state)
     n_workers = workers or os.cpu_count() or 1
     parallel = n_workers > 1 and len(to_hash) >= PARALLEL_MIN_FILES
+    paths, statuses = offers.paths, offers.statuses
     with _worker_pool(n_workers if parallel else 1) as pool:
         # Pass 2: hash what may have changed, or may repeat other content. A new path of a size no
         # other file offered and no file seen before has cannot be either: the parse is the one read
         # of its bytes (it hashes what it parses).
-        sizes = Counter(o.size for o in to_hash if not o.status)
+        sizes = Counter(offers.size(i) for i in to_hash)
         if sizes:  # (a re-ingest of unchanged files has no use for the ledger's sizes)
             sizes.update(size for size, _mtime in state.last_seen.values())
-        read_once = {o.path for o in to_hash if not o.status and o.path not in state.read and sizes[o.size] == 1}
-        hashed = [o for o in to_hash if o.path not in read_once]
-        for o, (sha, err) in zip(hashed, _map(pool, _hash_file, [o.path for o in hashed], progress, "hash"),
-                                 strict=True):  # fmt: skip
-            if err:
-                o.status, o.reason = "rejected", err
-            else:
-                o.sha256 = sha
+        new = [i for i in to_hash if paths[i] not in state.read]
+        read_once = {i for i in new if sizes[offers.size(i)] == 1}
+        read_once.update(_ends_differ(pool, offers, new, sizes, n_workers))
+        hashed = array.array("q", (i for i in to_hash if i not in read_once))
+        # In batches given out as workers take them, like the parse jobs (see _parse_all).
+        starts = range(0, len(hashed), HASH_BATCH_FILES)
+        batches = ([paths[i] for i in hashed[k : k + HASH_BATCH_FILES]] for k in starts)
+        for k, results in zip(starts, _ahead(pool, _hash_files, batches, 4 * n_workers), strict=True):
+            for i, (sha, err) in zip(hashed[k : k + HASH_BATCH_FILES], results, strict=True):
+                if err:
+                    o = offers[i]
+                    o.status, o.reason = "rejected", err
+                    offers[i] = o
+                else:
+                    offers.hashed(i, sha)
+            if progress:
+                progress("hash", k + len(results), len(hashed))
 
         # Decide: unchanged content, the bytes of content already held (a copy), or new content.
-        to_parse: list[Offer] = []
-        copies: list[tuple[Offer, str]] = []  # (offer, path of the content it repeats)
-        claimed = dict(state.live) if to_hash else {}
-        for o in to_hash:
-            if o.status:
+        to_parse = array.array("q")
+        copies: list[tuple[int, str]] = []  # (offer, path of the content it repeats)
+        live = state.live if to_hash else {}
+        # The content claimed by a file of this ingest, where a later one may repeat it: a claim of
+        # every file was a dict as large as the corpus (10 MB of the peak at 100,000 files).
+        claimed: dict[str, str] = {}
+        repeats = _repeated_prefixes(offers.digests, hashed)
+        for i in to_hash:
+            if statuses[i]:
                 continue
-            if o.path in read_once:
-                to_parse.append(o)
+            if i in read_once:
+                to_parse.append(i)
                 continue
-            previous = state.content.get(o.path)
-            own, deps = state.read_with.get(o.path, (None, []))
+            path, sha = paths[i], offers.sha(i) or ""
+            previous = state.content.get(path)
+            own, deps = state.read_with.get(path, (None, []))
             if (
                 previous
-                and own == o.sha256
+                and own == sha
                 and previous[1] != "rejected"
                 and all(_hash_file(d["path"])[0] == d["sha256"] for d in deps)
             ):
+                o = offers[i]
                 o.status, o.depends_on = "unchanged", deps or None
-            elif o.sha256 in claimed and claimed[o.sha256] != o.path:
-                copies.append((o, claimed[o.sha256]))
+                offers[i] = o
+                continue
+            holder = claimed.get(sha) or live.get(sha)
+            if holder is not None and holder != path:
+                copies.append((i, holder))
             else:
-                claimed[o.sha256 or ""] = o.path
-                to_parse.append(o)
+                if int.from_bytes(offers.digests[32 * i : 32 * i + 8], "little") in repeats:
+                    claimed[sha] = path
+                to_parse.append(i)
 
         # Pass 3: parse and write. A copy is parsed too: where its model comes from its path (a task
         # array named `b_q8_0_results.json`) it holds other runs and is stored; where it reads as the
         # same models, it is a duplicate and nothing of it is written. Copies of content read in
         # this ingest wait for it (second round), so the models to match are known.
-        del claimed, read_once
-        by_path = {o.path: o for o in to_parse}
-        first = [(o, None, None) for o in to_parse] + [
-            (o, orig, sorted(state.models_by_sha.get(o.sha256 or "", set())))
-            for o, orig in copies if orig not in by_path
-        ]  # fmt: skip
+        del claimed, read_once, hashed, to_hash
+        originals = {orig for _i, orig in copies}
+        parsed = {paths[i]: i for i in to_parse if paths[i] in originals}  # the originals read in this ingest
+        first = to_parse + array.array("q", [i for i, orig in copies if orig not in parsed])
+        del to_parse
+        copying: dict[str, tuple[str, list[str] | None]] = {
+            paths[i]: (orig, sorted(state.models_by_sha.get(offers.sha(i) or "", set())))
+            for i, orig in copies if orig not in parsed
+        }  # fmt: skip
         jobs = _Jobs(pool, batch, n_workers if parallel else 1, progress, limits)
-        originals = {orig for _o, orig in copies if orig in by_path}
-        models = _parse_all(jobs, first, start=0, models_of=originals)
+        models = _parse_all(jobs, offers, first, copying, start=0, models_of=set(parsed))
         # A copy of content rejected in this ingest is read as a file of its own (rejected for the
         # same reason when the reason is in its bytes), never a duplicate of nothing.
-        second = [(o, orig, None if by_path[orig].status == "rejected" else models[orig])
-                  for o, orig in copies if orig in by_path]  # fmt: skip
-        _parse_all(jobs, second, start=len(first), models_of=set())
+        second = array.array("q", [i for i, orig in copies if orig in parsed])
+        rejected = _STATUS["rejected"]
+        copying = {paths[i]: (orig, None if statuses[parsed[orig]] == rejected else models[orig])
+                   for i, orig in copies if orig in parsed}  # fmt: skip
+        _parse_all(jobs, offers, second, copying, start=len(first), models_of=set())
+        del first, second, copies, parsed, copying
 
-    rows = sum(o.rows for o, *_ in first + second)
-
+    rows = sum(offers.rows)  # (only what was parsed has rows)
     retired = _retire_replaced(offers, state, batch)
     _write_ledger(offers, batch)
     return IngestReport(batch.batch_id, offers, retired_runs=retired, rows=rows)
@@ -549,45 +790,72 @@ class _Jobs:
     limits: Limits
 
 
-def _parse_all(
-    jobs: _Jobs, offers: Sequence[tuple[Offer, str | None, list[str] | None]], start: int, models_of: set[str]
-) -> dict[str, list[str]]:
-    """Parse ``(offer, path it copies, models it must match)`` in jobs, each offer given its result
-    as its job's results come; returns the models read from the paths in ``models_of``.
+# (the path it copies, the models it must match) of a file that is no copy
+_NO_COPY: tuple[None, None] = (None, None)
 
-    The models are None for a copy whose original was rejected: it is read as a file of its own.
+
+def _parse_all(
+    jobs: _Jobs,
+    offers: Offers,
+    which: array.array[int],
+    copying: dict[str, tuple[str, list[str] | None]],
+    start: int,
+    models_of: set[str],
+) -> dict[str, list[str]]:
+    """Parse the offers ``which`` in jobs, each offer given its result as its job's results come;
+    returns the models read from the paths in ``models_of``.
+
+    ``copying`` has (path it copies, models it must match) of the offers that are copies; the
+    models are None for a copy whose original was rejected: it is read as a file of its own.
     Nothing else of a result is kept: the ingest's memory stays flat in the number of files.
     """
-    if not offers:
+    if not which:
         return {}
     batch = jobs.batch
-    index = {o.path: (orig, models) for o, orig, models in offers}
-    groups = _chunks([o for o, _orig, _m in offers], jobs.workers)
-    chunks = [
-        (str(batch.wh.root), f"{start + i:05d}",
-         [(o.path, o.sha256, o.size, *index[o.path]) for o in chunk], batch.batch_id, jobs.limits)
-        for i, chunk in enumerate(groups)
-    ]  # fmt: skip
-    del index
+    root, paths = str(batch.wh.root), offers.paths
+    groups = _chunks([offers.sizes[i] for i in which], jobs.workers)
+
+    def job(n: int, group: range) -> tuple[Any, ...]:
+        files = [
+            (paths[i], offers.sha(i), offers.size(i), *copying.get(paths[i], _NO_COPY))
+            for i in which[group.start : group.stop]
+        ]
+        return root, f"{start + n:05d}", files, batch.batch_id, jobs.limits
+
     wanted: dict[str, list[str]] = {}
-    weights = [len(j[2]) for j in chunks]
-    results = _map(jobs.pool, parse_chunk, chunks, jobs.progress, "parse", weights=weights)
+    # A job is built when a worker is about to need it, not all up front: a tuple per file of
+    # every job at once was some 20 MB of the ingest's peak at 100,000 files.
+    results = _ahead(jobs.pool, parse_chunk, itertools.starmap(job, enumerate(groups)), jobs.workers + 1)
     for group, (chunk_result, written) in zip(groups, results, strict=True):
-        for o in group:
-            o.format, o.status, o.reason, o.rows, o.depends_on, models, sha, key, size = chunk_result[o.path]
-            if size is not None and size != o.size:
-                # Rewritten since it was stat'ed: the ledger has the size of the bytes it holds the
-                # hash of, which tells a later ingest that a file of that size may be their copy.
-                o.size = size
-            # The strings the offer holds already where they are equal (one copy per file, not three).
-            if sha is not None and sha != o.sha256:
-                o.sha256 = sha
-            o.key = o.sha256 if key is not None and key == o.sha256 else key
-            if o.path in models_of:
-                wanted[o.path] = models
+        for i in which[group.start : group.stop]:
+            result = chunk_result[paths[i]]
+            offers.parsed(i, result)
+            if paths[i] in models_of:
+                wanted[paths[i]] = result[5]
+        del chunk_result
         for table, path, rows in written:
             batch.add(table, Path(path), rows)
+        if jobs.progress:
+            jobs.progress("parse", group.stop, len(which))
     return wanted
+
+
+def _ahead(
+    pool: ProcessPoolExecutor | None, fn: Callable[[Any], Any], items: Iterator[Any], ahead: int
+) -> Iterator[Any]:
+    """``map`` in order, in the pool if there is one, with at most ``ahead`` items given out and
+    not yet taken back (``items`` is read no further ahead)."""
+    if pool is None:
+        yield from map(fn, items)
+        return
+    pending: collections.deque[Future[Any]] = collections.deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        del item  # (the pool holds it until a worker has it: not this frame too)
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 @contextlib.contextmanager
@@ -608,7 +876,7 @@ def _worker_pool(n_workers: int) -> Iterator[ProcessPoolExecutor | None]:
 
     ctx = _fork_server()
     lifeline, keep_alive = ctx.Pipe(duplex=False)
-    pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_watch_lifeline, initargs=(lifeline,))
+    pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_start_worker, initargs=(lifeline,))
     try:
         yield pool
     except BaseException:
@@ -631,12 +899,33 @@ def _fork_server() -> multiprocessing.context.ForkServerContext:
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload([__name__, "evalhouse.adapters", "pandas"])
-    multiprocessing.forkserver.ensure_running()
+    # The server and its workers take Arrow's memory from the C library's malloc rather than
+    # mimalloc, Arrow's default: mimalloc kept what a job of thousands of small files had freed,
+    # some 15 MB a worker (Arrow itself never held more than 3 MB), so a corpus of many small
+    # files cost far more memory than one of few. (Read once, when Arrow starts in the server: the
+    # ingest's own process is not affected; a pool the user chose is left as it is.)
+    chosen = _ARROW_POOL in os.environ
+    os.environ.setdefault(_ARROW_POOL, "system")
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        if not chosen:
+            del os.environ[_ARROW_POOL]
     return ctx
 
 
+def _start_worker(lifeline: Connection) -> None:
+    """Worker initializer: leave what the fork server imported to it, and watch ``lifeline``."""
+    # What the worker inherits (pyarrow, pandas, the adapters: some 35 MB) is shared with the fork
+    # server and the other workers until written to; the cyclic collector's passes write to every
+    # object they visit, so after a few thousand files each worker had its own copy of most of it.
+    # Frozen, it is never visited: those objects live as long as the worker anyway.
+    gc.freeze()
+    _watch_lifeline(lifeline)
+
+
 def _watch_lifeline(lifeline: Connection) -> None:
-    """Worker initializer: exit the moment the ingest's end of ``lifeline`` closes."""
+    """Exit the moment the ingest's end of ``lifeline`` closes."""
 
     def watch() -> None:
         with contextlib.suppress(EOFError, OSError):
@@ -646,45 +935,43 @@ def _watch_lifeline(lifeline: Connection) -> None:
     threading.Thread(target=watch, name="evalhouse-lifeline", daemon=True).start()
 
 
-def _chunks(offers: list[Offer], workers: int) -> list[list[Offer]]:
-    """Split the files to parse into jobs of about CHUNK_BYTES (fewer, larger Parquet files).
+def _chunks(sizes: list[int], workers: int) -> list[range]:
+    """Split files of these ``sizes`` into jobs of about CHUNK_BYTES (fewer, larger Parquet files);
+    returns each job's positions in ``sizes``.
 
-    >>> [len(c) for c in _chunks([Offer("a", size=2**20) for _ in range(10)], workers=1)]
+    >>> [len(c) for c in _chunks([2**20] * 10, workers=1)]
     [3, 3, 3, 1]
     """
-    total = sum(o.size or 0 for o in offers)
+    total = sum(sizes)
     target = max(1, min(CHUNK_BYTES, total // (workers * CHUNKS_PER_WORKER)))
-    chunks: list[list[Offer]] = []
-    current: list[Offer] = []
-    size = 0
-    for o in offers:
-        current.append(o)
-        size += o.size or 0
-        if size >= target or len(current) >= CHUNK_MAX_FILES:
-            chunks.append(current)
-            current, size = [], 0
-    if current:
-        chunks.append(current)
+    chunks: list[range] = []
+    first = size = 0
+    for i, n in enumerate(sizes):
+        size += n
+        if size >= target or i + 1 - first >= CHUNK_MAX_FILES:
+            chunks.append(range(first, i + 1))
+            first, size = i + 1, 0
+    if first < len(sizes):
+        chunks.append(range(first, len(sizes)))
     return chunks
 
 
-def _map(
-    pool: ProcessPoolExecutor | None,
-    fn: Callable[[Any], Any],
-    items: list[Any],
-    progress: ProgressFn | None,
-    phase: str,
-    weights: list[int] | None = None,
-) -> Iterator[Any]:
-    """``map`` in order, in the pool if there is one, reporting progress."""
-    total = sum(weights) if weights else len(items)
-    done = 0
-    results = pool.map(fn, items, chunksize=1 if weights else 256) if pool else map(fn, items)
-    for i, r in enumerate(results):
-        done += weights[i] if weights else 1
-        if progress:
-            progress(phase, done, total)
-        yield r
+def _repeated_prefixes(digests: bytearray, which: array.array[int]) -> set[int]:
+    """The first 8 bytes (as an int) of the hashes in ``digests`` that at least two of the files
+    ``which`` begin with: only those files may repeat one another's content. (Found in NumPy, with
+    no Python object per file.)
+
+    >>> digests = bytearray(bytes([1] * 32) + bytes([2] * 32) + bytes([1] * 8 + [3] * 24))
+    >>> _repeated_prefixes(digests, array.array("q", [0, 1, 2])) == {int.from_bytes(bytes([1] * 8), "little")}
+    True
+    """
+    if not which:
+        return set()
+    import numpy as np  # (imported with pyarrow already)
+
+    firsts = np.frombuffer(digests, dtype="<u8")[0::4][np.frombuffer(which, dtype=np.int64)]
+    values, counts = np.unique(firsts, return_counts=True)
+    return set(values[counts > 1].tolist())
 
 
 def _stat_of(path: str) -> tuple[int, int] | None:
@@ -695,6 +982,68 @@ def _stat_of(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
+def _hash_files(paths: list[str]) -> list[tuple[str | None, str | None]]:
+    return list(map(_hash_file, paths))
+
+
+def _ends_differ(
+    pool: ProcessPoolExecutor | None, offers: Offers, new: list[int], sizes: Counter[int | None], workers: int
+) -> Iterator[int]:
+    """The new files (``new``: paths not seen before) that share their size only with other new
+    files (``sizes``: of every file offered or seen before) and whose ends differ from those of all
+    of them (see :func:`_ends`): no file can be their copy, so their parse is their one read.
+
+    In a corpus of files of similar sizes most sizes repeat (two in three of 10,000 files of ~110 KB),
+    and a hash pass read them all twice.
+    """
+    alike = Counter(offers.size(i) for i in new)
+    probed = [i for i in new if sizes[size := offers.size(i)] > 1 and size is not None and alike[size] == sizes[size]]
+    if not probed:
+        return iter(())
+    starts = range(0, len(probed), HASH_BATCH_FILES)
+    batches = ([offers.paths[i] for i in probed[k : k + HASH_BATCH_FILES]] for k in starts)
+    ends = list(itertools.chain.from_iterable(_ahead(pool, _ends_of, batches, 4 * workers)))
+    counts = Counter(ends)
+    return (i for i, e in zip(probed, ends, strict=True) if e is not None and counts[e] == 1)
+
+
+# Bytes read at each end of a file by :func:`_ends`.
+ENDS_BYTES = 4096
+
+
+def _ends_of(paths: list[str]) -> list[bytes | None]:
+    return list(map(_ends, paths))
+
+
+def _ends(path: str) -> bytes | None:
+    """A digest of a regular file's size and its first and last ENDS_BYTES bytes (None when it
+    cannot be read: the hash pass reads it, and says why it cannot). Two files whose digests differ
+    cannot hold the same bytes; the ends of result files hold their models and times.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> for name, text in (("a", b"x" * 9000), ("b", b"x" * 4500 + b"y" + b"x" * 4499), ("c", b"x" * 8999 + b"y")):
+    ...     _ = Path(d, name).write_bytes(text)
+    >>> _ends(f"{d}/a") == _ends(f"{d}/b"), _ends(f"{d}/a") == _ends(f"{d}/c"), _ends(f"{d}/missing")
+    (True, False, None)
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # (a FIFO put in a file's place must not block)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        head = os.pread(fd, ENDS_BYTES, 0)
+        tail = os.pread(fd, ENDS_BYTES, max(0, st.st_size - ENDS_BYTES))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return hashlib.sha256(b"%d\0%b\0%b" % (st.st_size, head, tail)).digest()
+
+
 def _hash_file(path: str) -> tuple[str | None, str | None]:
     try:
         with open(path, "rb") as f:
@@ -703,28 +1052,26 @@ def _hash_file(path: str) -> tuple[str | None, str | None]:
         return None, f"{path}: (file): cannot read: {exc.strerror or exc}"
 
 
-def _retire_replaced(offers: list[Offer], state: LedgerState, batch: Commit) -> int:
+def _retire_replaced(offers: Offers, state: LedgerState, batch: Commit) -> int:
     """Withdraw the runs of content no path holds any more (a file changed, and no copy has it).
 
     A path whose content equals another's stays attached to it: when the path that was read first
     changes, the copy keeps the content's runs live.
     """
-    held = {"ingested", "duplicate", "not-results"}
+    held = ("ingested", "duplicate", "not-results")
     # Only a path read before, now holding other content, can leave content unheld: when there is
     # none (a first ingest, a re-ingest of unchanged files), the holders need not be worked out.
-    if not any(o.status in held and o.path in state.read for o in offers):
+    if not state.read or not any(offers.paths[i] in state.read for i in offers.where(*held)):
         return 0
+    now_held = [offers[i] for i in offers.where(*held)]
     holds = {path: key for path, (key, status) in state.content.items() if status in held}
-    for o in offers:
-        if o.status in held:
-            holds[o.path] = o.content
+    for o in now_held:
+        holds[o.path] = o.content
     holders: dict[str | None, set[str]] = {}
     for path, key in holds.items():
         holders.setdefault(key, set()).add(path)
     run_ids: set[str] = set()
-    for o in offers:
-        if o.status not in held:
-            continue
+    for o in now_held:
         previous = state.content.get(o.path)
         if not previous or previous[0] == o.content or previous[1] not in ("ingested", "duplicate"):
             continue
@@ -735,31 +1082,71 @@ def _retire_replaced(offers: list[Offer], state: LedgerState, batch: Commit) -> 
     return len(run_ids)
 
 
-def _write_ledger(offers: list[Offer], batch: Commit) -> None:
+def _write_ledger(offers: Offers, batch: Commit) -> None:
     """Record the offers that tell something new: the last state per path plus its real changes.
 
     A file unchanged by stat alone adds no row, so re-ingesting a corpus does not grow the ledger.
     """
-    offers = [o for o in offers if not o.seen_before]
-    if not offers:
-        return  # (and pa.table imports pandas, which a re-ingest of unchanged files never needs)
+    seen = offers.seen()
+    if seen == len(offers):
+        return
     from evalhouse.adapters.base import dumps  # (see engine/ingest_worker.py: not for a re-ingest)
 
-    now = datetime.now(UTC)
-    table = pa.table(
-        {
-            "path": [_storable(o.path) for o in offers],
-            "sha256": [o.sha256 for o in offers],
-            "size": [o.size for o in offers],
-            "mtime_ns": [o.mtime_ns for o in offers],
-            "format": [o.format for o in offers],
-            "status": [o.status for o in offers],
-            "reason": [_storable(o.reason) for o in offers],
-            "rows": [o.rows for o in offers],
-            "depends_on": [dumps(o.depends_on) if o.depends_on else None for o in offers],
-            "batch_id": [batch.batch_id] * len(offers),
-            "time": [now] * len(offers),
-        },
-        schema=FILES.arrow_schema(),
-    )
-    batch.write("files", table, part="ledger")
+    new = range(len(offers)) if not seen else [i for i, f in enumerate(offers.flags) if not f & _SEEN]
+    now = (datetime.now(UTC) - _EPOCH) // _MICROSECOND
+    rare = offers.rare.get
+    schema = FILES.arrow_schema()
+    columns: dict[str, Callable[[Sequence[int]], list[Any]]] = {
+        "path": lambda rows: [_storable(offers.paths[i]) for i in rows],
+        "sha256": lambda rows: [offers.sha(i) for i in rows],
+        "size": lambda rows: [offers.size(i) for i in rows],
+        "mtime_ns": lambda rows: [rare(i, _NOTHING_RARE).get("mtime_ns", offers.mtimes[i]) for i in rows],
+        "format": lambda rows: [offers.format_names[offers.formats[i]] for i in rows],
+        "status": lambda rows: [_STATUSES[offers.statuses[i]] for i in rows],
+        "reason": lambda rows: [_storable(rare(i, _NOTHING_RARE).get("reason")) for i in rows],
+        "rows": lambda rows: [offers.rows[i] for i in rows],
+        "depends_on": lambda rows: [
+            dumps(d) if (d := rare(i, _NOTHING_RARE).get("depends_on")) else None for i in rows
+        ],
+        "batch_id": lambda rows: [batch.batch_id] * len(rows),
+        "time": lambda rows: [now] * len(rows),
+    }
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        # A slice of the rows at a time: the ledger of 100,000 files made and written at once,
+        # as Arrow columns and then as the Parquet writer's pages, took 50 MB; this way, 30.
+        for start in range(0, len(new), LEDGER_BATCH_ROWS):
+            rows = new[start : start + LEDGER_BATCH_ROWS]
+            yield pa.RecordBatch.from_arrays([_column(columns[f.name](rows), f.type) for f in schema], schema=schema)
+
+    path = batch.path("files", "ledger")
+    batch.add("files", path, tables.write_file(path, "files", batches()))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _column(values: list[Any], type_: pa.DataType) -> pa.Array:
+    """``values`` (strings, or integers: a timestamp's in its unit) as an Arrow array of ``type_``,
+    built from its buffers.
+
+    Not ``pa.array``: given a list, it imports pandas (when installed) to ask whether the list is
+    one of its objects, 50 MB of the ingest's memory for a table of strings and integers.
+
+    >>> _column(["a", None, "é"], pa.string()).to_pylist(), _column([None, 2**40], pa.int64()).to_pylist()
+    (['a', None, 'é'], [None, 1099511627776])
+    """
+    n = len(values)
+    nulls = values.count(None)
+    # Bit i of the validity bitmap says whether values[i] is set (an int's bits, least first).
+    valid = int("".join(["0" if v is None else "1" for v in reversed(values)]), 2) if nulls else 0
+    bitmap = pa.py_buffer(valid.to_bytes((n + 7) // 8, "little")) if nulls else None
+    if pa.types.is_string(type_):
+        text = "".join([v for v in values if v is not None])
+        sizes = [0 if v is None else len(v) if v.isascii() else len(v.encode()) for v in values]
+        offsets = array.array("i", itertools.accumulate(sizes, initial=0))
+        buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(text.encode())]
+    else:
+        buffers = [bitmap, pa.py_buffer(array.array("q", [0 if v is None else v for v in values]))]
+    return pa.Array.from_buffers(type_, n, buffers, null_count=nulls)

@@ -221,3 +221,76 @@ def test_files_read_once_are_recorded_with_the_hash_of_their_bytes(wh: Warehouse
     # Unchanged on the next ingest, whether it was read once or hashed first.
     again = ingest(wh, [folder], workers=1)
     assert sorted(o.status for o in again.offers) == ["rejected"] + ["unchanged"] * 4
+
+
+def _same_size(doc: bytes, size: int) -> bytes:
+    """``doc`` (a JSON object) padded with blanks before its closing brace to ``size`` bytes."""
+    assert doc.endswith(b"}") and len(doc) <= size
+    return doc[:-1] + b" " * (size - len(doc)) + b"}"
+
+
+def test_files_of_one_size_are_hashed_first_only_when_their_ends_match(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Worked out by hand: a and d differ at their ends (each has its own model and item count in
+    # its first 4 KB): read once. c and its copy have the same bytes, and m the same ends as c
+    # with one different byte in its middle: all three hashed first; the copy is a duplicate, m is
+    # new content.
+    from evalhouse import ingest as ingest_module
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    size = 3 * ingest_module.ENDS_BYTES
+    c = bytearray(_same_size(_doc(3, items=2), size))
+    middle = bytearray(c)
+    middle[size // 2] = ord("\t")  # (a blank for a blank: the same JSON, other bytes)
+    assert middle[size // 2 - 1 : size // 2 + 2] == b" \t " and bytes(middle) != bytes(c)
+    files = {
+        "a_results.json": _same_size(_doc(1, items=1), size),
+        "d_results.json": _same_size(_doc(4, items=2), size),
+        "c_results.json": bytes(c),
+        "copy_results.json": bytes(c),
+        "m_results.json": bytes(middle),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    hashed: list[str] = []
+    plain = ingest_module._hash_file
+    monkeypatch.setattr(ingest_module, "_hash_file", lambda path: hashed.append(Path(path).name) or plain(path))
+    report = ingest(wh, [folder], workers=1)
+    assert sorted(hashed) == ["c_results.json", "copy_results.json", "m_results.json"]
+    ledger = _ledger(wh)
+    assert {name: status for name, (status, _sha) in ledger.items()} == {
+        "a_results.json": "ingested", "d_results.json": "ingested", "c_results.json": "ingested",
+        "copy_results.json": "duplicate", "m_results.json": "ingested",
+    }  # fmt: skip
+    assert {name: sha for name, (_status, sha) in ledger.items()} == {
+        name: hashlib.sha256(data).hexdigest() for name, data in files.items()
+    }
+    assert report.rows == 1 + 2 + 2 + 2  # (m's answers are c's, under its own content's runs)
+
+
+def test_a_new_file_of_a_size_seen_before_is_hashed_first(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # p was ingested before; it is rewritten and a new file q gets p's new bytes. q's ends differ
+    # from every other new file's (there is none), but p, read before, has its size: q is hashed
+    # first and found to be p's copy, not stored twice.
+    from evalhouse import ingest as ingest_module
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "p_results.json").write_bytes(_doc(1))
+    ingest(wh, [folder], workers=1)
+    new = _doc(2, items=4)
+    (folder / "p_results.json").write_bytes(new)
+    (folder / "q_results.json").write_bytes(new)
+    hashed: list[str] = []
+    plain = ingest_module._hash_file
+    monkeypatch.setattr(ingest_module, "_hash_file", lambda path: hashed.append(Path(path).name) or plain(path))
+    report = ingest(wh, [folder], workers=1)
+    assert sorted(hashed) == ["p_results.json", "q_results.json"]
+    assert sorted((Path(o.path).name, o.status) for o in report.offers) == [
+        ("p_results.json", "ingested"), ("q_results.json", "duplicate"),
+    ]  # fmt: skip
+    assert report.rows == 4
