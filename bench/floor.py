@@ -5,12 +5,13 @@ nothing else. An ingest must also do what those steps leave out, and these two s
 much more, with the fastest tools at hand, so that the figures say how far the targets stand from
 what the work itself costs:
 
-- ``so8t-results GLOB OUT_DIR``: DuckDB (its own threads) reads every file once as text, takes the
-  type of every field of every item (``json_structure``: a score given as text or a field of two
-  types must be noticed, not cast), parses it with the item fields declared, splits each answer
-  into the narrow scores row and the texts row (the item id, benchmark and leftover attributes
-  worked out in SQL) and writes both to Parquet with zstd; meanwhile a thread of this process takes
-  the SHA-256 of every file (hashlib releases the GIL). No ledger, no canonical names, no commit.
+- ``so8t-results GLOB OUT_DIR``: two processes, each taking jobs of 500 files as the ingest's workers
+  do: the SHA-256 of every file (hashlib), then DuckDB (one thread) reads every file once as text,
+  takes the type of every field of every item (``json_structure``: a score given as text or a field
+  of two types must be noticed, not cast), parses it with the item fields declared, splits each
+  answer into the narrow scores row and the texts row (the item id, benchmark and leftover
+  attributes worked out in SQL) and writes both to Parquet with zstd. No ledger, no canonical
+  names, no commit.
 - ``lm-eval GLOB``: two processes parse every line of every samples file into Python objects with
   orjson and hash every file: what any reader that builds rows in Python pays before its first
   row is built.
@@ -25,7 +26,6 @@ import glob as globbing
 import hashlib
 import json
 import sys
-import threading
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -39,21 +39,20 @@ ITEM = {
 }  # fmt: skip
 TEXT = ("question", "response", "expected_answer")
 OK_TYPES = {"VARCHAR", "DOUBLE", "UBIGINT", "BIGINT", "NULL"}
+# Processes, and files a job of each: as the ingest's workers on this 2-core machine (a job of 64 MB).
+WORKERS = 2
+CHUNK_FILES = 500
 
 
-def _hash_all(files: list[str]) -> None:
+def _so8t_chunk(job: tuple[int, list[str], str]) -> int:
+    """One chunk of files, in one process with one DuckDB thread (as an ingest worker reads a job)."""
+    import duckdb
+
+    n, files, out = job
     for path in files:
         with open(path, "rb") as f:
             hashlib.file_digest(f, "sha256")
-
-
-def so8t_results(pattern: str, out: Path) -> dict[str, int]:
-    import duckdb
-
-    files = sorted(globbing.glob(pattern))
-    hasher = threading.Thread(target=_hash_all, args=(files,))
-    hasher.start()
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})
     con.execute(
         "CREATE TEMP TABLE docs AS SELECT filename, json_structure(content) AS shape, "
         "from_json(content, $s) AS doc FROM read_text($files)",
@@ -84,15 +83,23 @@ def so8t_results(pattern: str, out: Path) -> dict[str, int]:
         "strptime(it.timestamp, '%Y-%m-%dT%H:%M:%S.%f') AS timestamp, "
         "to_json(struct_pack(criticality := it.criticality, evaluation_type := it.evaluation_type, "
         "scenario := it.scenario))::VARCHAR AS attributes FROM items) TO $out (FORMAT parquet, COMPRESSION zstd)",
-        {"out": str(out / "scores.parquet")},
+        {"out": f"{out}/scores-{n:05d}.parquet"},
     )
     con.execute(
         "COPY (SELECT filename, sample_id::INTEGER AS sample_id, it.question, it.response, "
         "it.expected_answer AS expected FROM items) TO $out (FORMAT parquet, COMPRESSION zstd)",
-        {"out": str(out / "texts.parquet")},
+        {"out": f"{out}/texts-{n:05d}.parquet"},
     )
     (rows,) = con.execute("SELECT count(*) FROM items").fetchone() or (0,)
-    hasher.join()
+    return int(rows)
+
+
+def so8t_results(pattern: str, out: Path) -> dict[str, int]:
+    files = sorted(globbing.glob(pattern))
+    step = CHUNK_FILES
+    jobs = [(n, files[k : k + step], str(out)) for n, k in enumerate(range(0, len(files), step))]
+    with Pool(WORKERS) as pool:
+        rows = sum(pool.map(_so8t_chunk, jobs, chunksize=1))
     return {"files": len(files), "rows": rows}
 
 
@@ -107,7 +114,7 @@ def _lines(path: str) -> int:
 
 def lm_eval(pattern: str) -> dict[str, int]:
     files = sorted(globbing.glob(pattern))
-    with Pool(2) as pool:
+    with Pool(WORKERS) as pool:
         rows = sum(pool.map(_lines, files, chunksize=max(1, len(files) // 8)))
     return {"files": len(files), "rows": rows}
 
