@@ -37,7 +37,6 @@ ITEM = {
     "question": "VARCHAR", "response": "VARCHAR", "expected_answer": "VARCHAR", "timestamp": "VARCHAR",
     "scenario": "VARCHAR", "criticality": "VARCHAR", "evaluation_type": "VARCHAR",
 }  # fmt: skip
-TEXT = ("question", "response", "expected_answer")
 OK_TYPES = {"VARCHAR", "DOUBLE", "UBIGINT", "BIGINT", "NULL"}
 # Processes, and files a job of each: as the ingest's workers on this 2-core machine (a job of 64 MB).
 WORKERS = 2
