@@ -148,6 +148,17 @@ class Offers(Sequence[Offer]):
     def __len__(self) -> int:
         return len(self.paths)
 
+    # report.offers was a list of Offers: it still equals one, and shows as one.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (list, Offers)):
+            return NotImplemented
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # (a list has none either)
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
     @overload
     def __getitem__(self, i: int) -> Offer: ...
     @overload
@@ -167,6 +178,9 @@ class Offers(Sequence[Offer]):
         return o
 
     def __setitem__(self, i: int, o: Offer) -> None:
+        # As a list: offers[-1] is the last (the hash's slice, the rare fields' key must be its
+        # position), and past the end is an IndexError.
+        i = range(len(self))[i]
         rare: dict[str, Any] = {}
         flags = _SEEN if o.seen_before else 0
         if o.size is None:
@@ -286,8 +300,9 @@ class Offers(Sequence[Offer]):
         return sum(self.flags.count(f) for f in range(8) if f & _SEEN)
 
     def count_of(self, status: str) -> int:
-        """How many files have ``status``."""
-        return self.statuses.count(_STATUS[status])
+        """How many files have ``status`` (none for a status no file can have, as a list counts)."""
+        code = _STATUS.get(status)
+        return 0 if code is None else self.statuses.count(code)
 
     def where(self, *statuses: str) -> Iterator[int]:
         """The files that have one of ``statuses``, in order."""
@@ -700,19 +715,23 @@ def _ingest_locked(
         read_once = {i for i in new if sizes[offers.size(i)] == 1}
         read_once.update(_ends_differ(pool, offers, new, sizes, n_workers))
         hashed = array.array("q", (i for i in to_hash if i not in read_once))
-        # In batches given out as workers take them, like the parse jobs (see _parse_all).
-        starts = range(0, len(hashed), HASH_BATCH_FILES)
-        batches = ([paths[i] for i in hashed[k : k + HASH_BATCH_FILES]] for k in starts)
+        # In batches given out as workers take them, like the parse jobs (see _parse_all); without
+        # workers a file at a time, so that progress moves as each file is hashed (a batch of 256
+        # large files read here showed none until the last was read). Progress is told per file
+        # either way, as it was: (hash, 1, n), (hash, 2, n), ...
+        per = HASH_BATCH_FILES if pool else 1
+        starts = range(0, len(hashed), per)
+        batches = ([paths[i] for i in hashed[k : k + per]] for k in starts)
         for k, results in zip(starts, _ahead(pool, _hash_files, batches, 4 * n_workers), strict=True):
-            for i, (sha, err) in zip(hashed[k : k + HASH_BATCH_FILES], results, strict=True):
+            for done, (i, (sha, err)) in enumerate(zip(hashed[k : k + per], results, strict=True), k + 1):
                 if err:
                     o = offers[i]
                     o.status, o.reason = "rejected", err
                     offers[i] = o
                 else:
                     offers.hashed(i, sha)
-            if progress:
-                progress("hash", k + len(results), len(hashed))
+                if progress:
+                    progress("hash", done, len(hashed))
 
         # Decide: unchanged content, the bytes of content already held (a copy), or new content.
         to_parse = array.array("q")
