@@ -713,7 +713,8 @@ def _ingest_locked(
             sizes.update(size for size, _mtime in state.last_seen.values())
         new = [i for i in to_hash if paths[i] not in state.read]
         read_once = {i for i in new if sizes[offers.size(i)] == 1}
-        read_once.update(_ends_differ(pool, offers, new, sizes, n_workers))
+        jobs = _Jobs(pool, batch, n_workers if parallel else 1, progress, limits)
+        read_once.update(_ends_differ(jobs, offers, new, sizes))
         hashed = array.array("q", (i for i in to_hash if i not in read_once))
         # In batches given out as workers take them, like the parse jobs (see _parse_all); without
         # workers a file at a time, so that progress moves as each file is hashed (a batch of 256
@@ -781,7 +782,6 @@ def _ingest_locked(
             paths[i]: (orig, sorted(state.models_by_sha.get(offers.sha(i) or "", set())))
             for i, orig in copies if orig not in parsed
         }  # fmt: skip
-        jobs = _Jobs(pool, batch, n_workers if parallel else 1, progress, limits)
         models = _parse_all(jobs, offers, first, copying, start=0, models_of=set(parsed))
         # A copy of content rejected in this ingest is read as a file of its own (rejected for the
         # same reason when the reason is in its bytes), never a duplicate of nothing.
@@ -1005,9 +1005,7 @@ def _hash_files(paths: list[str]) -> list[tuple[str | None, str | None]]:
     return list(map(_hash_file, paths))
 
 
-def _ends_differ(
-    pool: ProcessPoolExecutor | None, offers: Offers, new: list[int], sizes: Counter[int | None], workers: int
-) -> Iterator[int]:
+def _ends_differ(jobs: _Jobs, offers: Offers, new: list[int], sizes: Counter[int | None]) -> Iterator[int]:
     """The new files (``new``: paths not seen before) that share their size only with other new
     files (``sizes``: of every file offered or seen before) and whose ends differ from those of all
     of them (see :func:`_ends`): no file can be their copy, so their parse is their one read.
@@ -1021,9 +1019,17 @@ def _ends_differ(
         return iter(())
     starts = range(0, len(probed), HASH_BATCH_FILES)
     batches = ([offers.paths[i] for i in probed[k : k + HASH_BATCH_FILES]] for k in starts)
-    ends = list(itertools.chain.from_iterable(_ahead(pool, _ends_of, batches, 4 * workers)))
+    ends: list[bytes | None] = []
+    for got in _ahead(jobs.pool, _ends_of, batches, 4 * jobs.workers):
+        ends += got
+        if jobs.progress:
+            jobs.progress("probe", len(ends), len(probed))
+    # A file that could not be read now may be by the time its neighbours are parsed: none of its
+    # size is told apart by its ends.
+    unread = {offers.size(i) for i, e in zip(probed, ends, strict=True) if e is None}
     counts = Counter(ends)
-    return (i for i, e in zip(probed, ends, strict=True) if e is not None and counts[e] == 1)
+    once = (i for i, e in zip(probed, ends, strict=True) if e is not None and counts[e] == 1)
+    return (i for i in once if offers.size(i) not in unread)
 
 
 # Bytes read at each end of a file by :func:`_ends`.
@@ -1065,10 +1071,19 @@ def _ends(path: str) -> bytes | None:
 
 def _hash_file(path: str) -> tuple[str | None, str | None]:
     try:
-        with open(path, "rb") as f:
+        # (A FIFO put in the file's place since the walk must not block the ingest, and its lock.)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return None, f"{path}: (file): cannot read: {exc.strerror or exc}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, f"{path}: (file): not a regular file"
+        with os.fdopen(fd, "rb", closefd=False) as f:
             return hashlib.file_digest(f, "sha256").hexdigest(), None
     except OSError as exc:
         return None, f"{path}: (file): cannot read: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
 
 
 def _retire_replaced(offers: Offers, state: LedgerState, batch: Commit) -> int:

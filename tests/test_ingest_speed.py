@@ -294,3 +294,63 @@ def test_a_new_file_of_a_size_seen_before_is_hashed_first(
         ("p_results.json", "ingested"), ("q_results.json", "duplicate"),
     ]  # fmt: skip
     assert report.rows == 4
+
+
+def test_a_file_unreadable_at_the_probe_keeps_its_size_in_the_hash_pass(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a, b and c have one size and ends that differ; a cannot be read when the ends are probed
+    # (it may be by the time b is parsed, and hold b's bytes then): b and c are hashed first too.
+    from evalhouse import ingest as ingest_module
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    size = 3 * ingest_module.ENDS_BYTES
+    for i, name in enumerate(("a", "b", "c")):
+        (folder / f"{name}_results.json").write_bytes(_same_size(_doc(i, items=1 + i), size))
+    plain_ends = ingest_module._ends
+    unreadable = str(folder / "a_results.json")
+    monkeypatch.setattr(ingest_module, "_ends", lambda path: None if path == unreadable else plain_ends(path))
+    hashed: list[str] = []
+    plain = ingest_module._hash_file
+    monkeypatch.setattr(ingest_module, "_hash_file", lambda path: hashed.append(Path(path).name) or plain(path))
+    phases: list[tuple[str, int, int]] = []
+    report = ingest(wh, [folder], workers=1, progress=lambda *p: phases.append(p))
+    assert sorted(hashed) == ["a_results.json", "b_results.json", "c_results.json"]
+    assert report.count("ingested") == 3
+    assert ("probe", 3, 3) in phases  # (the probe of the ends tells its progress)
+
+
+def test_a_fifo_put_in_a_files_place_after_the_walk_is_rejected_not_waited_for(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import threading
+
+    from evalhouse import ingest as ingest_module
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a_results.json").write_bytes(_doc(1))
+    (folder / "b_results.json").write_bytes(_doc(2))
+    ingest(wh, [folder], workers=1)
+    (folder / "b_results.json").write_bytes(_doc(3))  # changed since: hashed before it is parsed
+    stat_check = ingest_module._unchanged_by_stat
+
+    def then_a_fifo(offers: Any, state: Any) -> Any:
+        to_hash = stat_check(offers, state)
+        (folder / "b_results.json").unlink()
+        os.mkfifo(folder / "b_results.json")
+        return to_hash
+
+    monkeypatch.setattr(ingest_module, "_unchanged_by_stat", then_a_fifo)
+    out: list[Any] = []
+    worker = threading.Thread(target=lambda: out.append(ingest(wh, [folder], workers=1)), daemon=True)
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():  # (unblock the reader so that the test process can end)
+        os.close(os.open(folder / "b_results.json", os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("the ingest waited on a FIFO")
+    (report,) = out
+    (b,) = [o for o in report.offers if o.path.endswith("b_results.json")]
+    assert b.status == "rejected" and b.reason.endswith("b_results.json: (file): not a regular file")
