@@ -26,7 +26,9 @@ def test_bench_quick_writes_results(tmp_path: Path) -> None:
     assert {"nproc", "ram_gb", "cpu", "python", "duckdb", "polars"} <= set(res["machine"])
     assert res["corpora"]["so8t-results-20"]["files"] == 20 and res["corpora"]["so8t-results-20"]["rows"] == 2000
     names = {(s["name"], s["corpus"]) for s in res["steps"]}
-    for step in ("naive loader", "duckdb read_json COPY", "cold ingest", "re-ingest unchanged", "ingest 1 new file"):
+    floor = "floor: duckdb + sha256 + type check + two tables"
+    for step in ("naive loader", "duckdb read_json COPY", floor, "cold ingest", "re-ingest unchanged",
+                 "ingest 1 new file"):  # fmt: skip
         assert (step, "so8t-results-10") in names and (step, "so8t-results-20") in names
     assert ("summary query in process", "so8t-results-20 x10") in names and ("evalhouse --help", None) in names
     steps = {(s["name"], s["corpus"]): s for s in res["steps"]}
@@ -35,8 +37,12 @@ def test_bench_quick_writes_results(tmp_path: Path) -> None:
     assert steps[("summary query in process", "so8t-results-20 x10")]["extra"]["score_rows"] == 10 * (2000 + 100)
     for s in res["steps"]:
         assert s["wall_s"] > 0 and s["peak_mb"] > 0 and s["max_rss_mb"] > 0
-        assert (s["vs_naive"] is not None) == (s["name"] in ("duckdb read_json COPY", "cold ingest",
+        assert (s["vs_naive"] is not None) == (s["name"] in ("duckdb read_json COPY", floor, "cold ingest",
                                                              "re-ingest unchanged", "ingest 1 new file"))  # fmt: skip
     assert {t["target"] for t in res["targets"]} >= {"re-ingest unchanged corpus < 1 s", "evalhouse --help < 0.3 s"}
+    # Each so8t-results target not met names its floor: the floor step's figure beside DuckDB's.
+    wall, cpu = (t["measured"] for t in res["targets"] if t["target"].startswith("ingest so8t-results")
+                 and "naive" not in t["target"])  # fmt: skip
+    assert "; floor " in wall and "x the DuckDB step" in wall and "CPU-s per 1M rows, " in cpu.split("; floor ")[1]
     md = (tmp_path / "results.md").read_text()
     assert md.startswith("# evalhouse benchmark results") and "| cold ingest | so8t-results-20 |" in md
