@@ -94,3 +94,14 @@ def put_scores(wh: Warehouse):
         return wh
 
     return put
+
+
+@pytest.fixture
+def hashed_files(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files the ingest's hash pass reads (whole, before they are parsed), in order."""
+    from evalhouse import ingest
+
+    names: list[str] = []
+    plain = ingest._hash_file
+    monkeypatch.setattr(ingest, "_hash_file", lambda path: names.append(Path(path).name) or plain(path))
+    return names

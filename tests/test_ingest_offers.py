@@ -198,16 +198,7 @@ def test_a_column_from_buffers() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    hashed: list[str] = []
-    plain = ingest_module._hash_file
-    monkeypatch.setattr(ingest_module, "_hash_file", lambda path: hashed.append(Path(path).name) or plain(path))
-    return hashed
-
-
-def test_files_under_8_kb_are_told_apart_by_their_ends(
-    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_files_under_8_kb_are_told_apart_by_their_ends(wh: Warehouse, tmp_path: Path, hashed_files: list[str]) -> None:
     # Worked out by hand. 1,000 bytes: the ends are the whole file, s0..s2 differ (read once), s0
     # and its copy match (hashed; the copy a duplicate). 6,000 bytes: the first and last 4 KB
     # overlap and cover the whole file, so t0 and tmid (one byte apart in the middle) differ too:
@@ -226,9 +217,8 @@ def test_files_under_8_kb_are_told_apart_by_their_ends(
     }  # fmt: skip
     for name, data in files.items():
         (folder / name).write_bytes(data)
-    hashed = _hashed(monkeypatch)
     report = ingest(wh, [folder], workers=1)
-    assert sorted(hashed) == ["e1.json", "e2.json", "s0_results.json", "s_copy_results.json"]
+    assert sorted(hashed_files) == ["e1.json", "e2.json", "s0_results.json", "s_copy_results.json"]
     assert {Path(o.path).name: (o.status, o.rows) for o in report.offers} == {
         "s0_results.json": ("ingested", 1), "s1_results.json": ("ingested", 1), "s2_results.json": ("ingested", 1),
         "s_copy_results.json": ("duplicate", 0), "t0_results.json": ("ingested", 2),
@@ -242,14 +232,14 @@ def test_files_under_8_kb_are_told_apart_by_their_ends(
     assert report.rows == 3 + 6 and {o.reason for o in report.rejected} == {
         f"{folder}/e1.json: (file): is empty", f"{folder}/e2.json: (file): is empty"}  # fmt: skip
     # Read again: nothing hashed, nothing new but the empty files (rejected files are read again).
-    hashed.clear()
+    hashed_files.clear()
     again = ingest(wh, [folder], workers=1)
-    assert sorted(hashed) == ["e1.json", "e2.json"]
+    assert sorted(hashed_files) == ["e1.json", "e2.json"]
     assert sorted(o.status for o in again.offers) == ["rejected"] * 2 + ["unchanged"] * 7
 
 
 def test_a_copy_of_content_read_before_is_found_at_a_new_path(
-    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    wh: Warehouse, tmp_path: Path, hashed_files: list[str]
 ) -> None:
     # a and b read in a first ingest; then a changes, b2 gets a's old bytes and c b2's (a chain),
     # n is new with the size of both and its own ends. The ledger has that size: all are hashed.
@@ -266,9 +256,8 @@ def test_a_copy_of_content_read_before_is_found_at_a_new_path(
     (folder / "b2_results.json").write_bytes(old_a)
     (folder / "c_results.json").write_bytes(old_a)
     (folder / "n_results.json").write_bytes(_doc(9, size=size))
-    hashed = _hashed(monkeypatch)
     report = ingest(wh, [folder], workers=1)
-    assert sorted(hashed) == ["a_results.json", "b2_results.json", "c_results.json", "n_results.json"]
+    assert sorted(hashed_files) == ["a_results.json", "b2_results.json", "c_results.json", "n_results.json"]
     assert {Path(o.path).name: (o.status, o.reason) for o in report.offers} == {
         "a_results.json": ("ingested", None), "b_results.json": ("unchanged", None),
         "b2_results.json": ("duplicate", f"same content as {folder}/a_results.json"),

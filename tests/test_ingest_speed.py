@@ -230,7 +230,7 @@ def _same_size(doc: bytes, size: int) -> bytes:
 
 
 def test_files_of_one_size_are_hashed_first_only_when_their_ends_match(
-    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    wh: Warehouse, tmp_path: Path, hashed_files: list[str]
 ) -> None:
     # Worked out by hand: a and d differ at their ends (each has its own model and item count in
     # its first 4 KB): read once. c and its copy have the same bytes, and m the same ends as c
@@ -254,11 +254,8 @@ def test_files_of_one_size_are_hashed_first_only_when_their_ends_match(
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
-    hashed: list[str] = []
-    plain = ingest_module._hash_file
-    monkeypatch.setattr(ingest_module, "_hash_file", lambda path: hashed.append(Path(path).name) or plain(path))
     report = ingest(wh, [folder], workers=1)
-    assert sorted(hashed) == ["c_results.json", "copy_results.json", "m_results.json"]
+    assert sorted(hashed_files) == ["c_results.json", "copy_results.json", "m_results.json"]
     ledger = _ledger(wh)
     assert {name: status for name, (status, _sha) in ledger.items()} == {
         "a_results.json": "ingested", "d_results.json": "ingested", "c_results.json": "ingested",
@@ -271,12 +268,11 @@ def test_files_of_one_size_are_hashed_first_only_when_their_ends_match(
 
 
 def test_a_new_file_of_a_size_seen_before_is_hashed_first(
-    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    wh: Warehouse, tmp_path: Path, hashed_files: list[str]
 ) -> None:
     # p was ingested before; it is rewritten and a new file q gets p's new bytes. q's ends differ
     # from every other new file's (there is none), but p, read before, has its size: q is hashed
     # first and found to be p's copy, not stored twice.
-    from evalhouse import ingest as ingest_module
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -285,11 +281,8 @@ def test_a_new_file_of_a_size_seen_before_is_hashed_first(
     new = _doc(2, items=4)
     (folder / "p_results.json").write_bytes(new)
     (folder / "q_results.json").write_bytes(new)
-    hashed: list[str] = []
-    plain = ingest_module._hash_file
-    monkeypatch.setattr(ingest_module, "_hash_file", lambda path: hashed.append(Path(path).name) or plain(path))
     report = ingest(wh, [folder], workers=1)
-    assert sorted(hashed) == ["p_results.json", "q_results.json"]
+    assert sorted(hashed_files) == ["p_results.json", "q_results.json"]
     assert sorted((Path(o.path).name, o.status) for o in report.offers) == [
         ("p_results.json", "ingested"), ("q_results.json", "duplicate"),
     ]  # fmt: skip
@@ -297,7 +290,7 @@ def test_a_new_file_of_a_size_seen_before_is_hashed_first(
 
 
 def test_a_file_unreadable_at_the_probe_keeps_its_size_in_the_hash_pass(
-    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hashed_files: list[str]
 ) -> None:
     # a, b and c have one size and ends that differ; a cannot be read when the ends are probed
     # (it may be by the time b is parsed, and hold b's bytes then): b and c are hashed first too.
@@ -311,12 +304,9 @@ def test_a_file_unreadable_at_the_probe_keeps_its_size_in_the_hash_pass(
     plain_ends = ingest_module._ends
     unreadable = str(folder / "a_results.json")
     monkeypatch.setattr(ingest_module, "_ends", lambda path: None if path == unreadable else plain_ends(path))
-    hashed: list[str] = []
-    plain = ingest_module._hash_file
-    monkeypatch.setattr(ingest_module, "_hash_file", lambda path: hashed.append(Path(path).name) or plain(path))
     phases: list[tuple[str, int, int]] = []
     report = ingest(wh, [folder], workers=1, progress=lambda *p: phases.append(p))
-    assert sorted(hashed) == ["a_results.json", "b_results.json", "c_results.json"]
+    assert sorted(hashed_files) == ["a_results.json", "b_results.json", "c_results.json"]
     assert report.count("ingested") == 3
     assert ("probe", 3, 3) in phases  # (the probe of the ends tells its progress)
 
