@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from evalhouse import tables, versions
 from evalhouse.commit import Commit, recover
-from evalhouse.errors import EvalhouseError, StrictModeRejection, WarehouseError
+from evalhouse.errors import BadResultFile, EvalhouseError, StrictModeRejection, WarehouseError
 from evalhouse.ingest_worker import ParseResult, _storable, _utf8, content_key, parse_chunk
 from evalhouse.ingest_worker import read_source as read_source  # callers import it from here
 from evalhouse.limits import DEFAULT, Limits
@@ -722,8 +722,7 @@ def _ingest_locked(
         # either way, as it was: (hash, 1, n), (hash, 2, n), ...
         per = HASH_BATCH_FILES if pool else 1
         starts = range(0, len(hashed), per)
-        batches = ([paths[i] for i in hashed[k : k + per]] for k in starts)
-        for k, results in zip(starts, _ahead(pool, _hash_files, batches, 4 * n_workers), strict=True):
+        for k, results in zip(starts, _each_file(jobs, _hash_file, paths, hashed, per), strict=True):
             for done, (i, (sha, err)) in enumerate(zip(hashed[k : k + per], results, strict=True), k + 1):
                 if err:
                     o = offers[i]
@@ -1001,8 +1000,18 @@ def _stat_of(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-def _hash_files(paths: list[str]) -> list[tuple[str | None, str | None]]:
-    return list(map(_hash_file, paths))
+def _each_file(
+    jobs: _Jobs, fn: Callable[[str], Any], paths: list[str], which: Sequence[int], per: int
+) -> Iterator[list[Any]]:
+    """``fn`` of each of the files ``which`` (positions in ``paths``), in order, a list per batch of
+    ``per`` files; in the pool if there is one, the batches made as workers take them (see _ahead)."""
+    batches = ((fn, [paths[i] for i in which[k : k + per]]) for k in range(0, len(which), per))
+    return _ahead(jobs.pool, _each, batches, 4 * jobs.workers)
+
+
+def _each(job: tuple[Callable[[str], Any], list[str]]) -> list[Any]:
+    fn, paths = job
+    return list(map(fn, paths))
 
 
 def _ends_differ(jobs: _Jobs, offers: Offers, new: list[int], sizes: Counter[int | None]) -> Iterator[int]:
@@ -1017,10 +1026,8 @@ def _ends_differ(jobs: _Jobs, offers: Offers, new: list[int], sizes: Counter[int
     probed = [i for i in new if sizes[size := offers.size(i)] > 1 and size is not None and alike[size] == sizes[size]]
     if not probed:
         return iter(())
-    starts = range(0, len(probed), HASH_BATCH_FILES)
-    batches = ([offers.paths[i] for i in probed[k : k + HASH_BATCH_FILES]] for k in starts)
     ends: list[bytes | None] = []
-    for got in _ahead(jobs.pool, _ends_of, batches, 4 * jobs.workers):
+    for got in _each_file(jobs, _ends, offers.paths, probed, HASH_BATCH_FILES):
         ends += got
         if jobs.progress:
             jobs.progress("probe", len(ends), len(probed))
@@ -1036,10 +1043,6 @@ def _ends_differ(jobs: _Jobs, offers: Offers, new: list[int], sizes: Counter[int
 ENDS_BYTES = 4096
 
 
-def _ends_of(paths: list[str]) -> list[bytes | None]:
-    return list(map(_ends, paths))
-
-
 def _ends(path: str) -> bytes | None:
     """A digest of a regular file's size and its first and last ENDS_BYTES bytes (None when it
     cannot be read: the hash pass reads it, and says why it cannot). Two files whose digests differ
@@ -1052,38 +1055,28 @@ def _ends(path: str) -> bytes | None:
     >>> _ends(f"{d}/a") == _ends(f"{d}/b"), _ends(f"{d}/a") == _ends(f"{d}/c"), _ends(f"{d}/missing")
     (True, False, None)
     """
+    from evalhouse.adapters.base import open_regular
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # (a FIFO put in a file's place must not block)
-    except OSError:
+        with open_regular(path) as (fd, st):
+            head = os.pread(fd, ENDS_BYTES, 0)
+            tail = os.pread(fd, ENDS_BYTES, max(0, st.st_size - ENDS_BYTES))
+    except (OSError, BadResultFile):
         return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        head = os.pread(fd, ENDS_BYTES, 0)
-        tail = os.pread(fd, ENDS_BYTES, max(0, st.st_size - ENDS_BYTES))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     return hashlib.sha256(b"%d\0%b\0%b" % (st.st_size, head, tail)).digest()
 
 
 def _hash_file(path: str) -> tuple[str | None, str | None]:
+    """The SHA-256 of a regular file, or why it has none (``path: (file): reason``)."""
+    from evalhouse.adapters.base import open_regular
+
     try:
-        # (A FIFO put in the file's place since the walk must not block the ingest, and its lock.)
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        return None, f"{path}: (file): cannot read: {exc.strerror or exc}"
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None, f"{path}: (file): not a regular file"
-        with os.fdopen(fd, "rb", closefd=False) as f:
+        with open_regular(path) as (fd, _st), os.fdopen(fd, "rb", closefd=False) as f:
             return hashlib.file_digest(f, "sha256").hexdigest(), None
     except OSError as exc:
         return None, f"{path}: (file): cannot read: {exc.strerror or exc}"
-    finally:
-        os.close(fd)
+    except BadResultFile as exc:
+        return None, str(exc)
 
 
 def _retire_replaced(offers: Offers, state: LedgerState, batch: Commit) -> int:

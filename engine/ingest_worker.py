@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,17 +136,10 @@ def _read_data(
 
 def _read_bytes(path: str, limits: Limits) -> bytes:
     """The bytes of a regular file of at most ``limits.file_bytes`` (opened without blocking on a FIFO)."""
-    from evalhouse.adapters.base import read_at_most
+    from evalhouse.adapters.base import open_regular, read_at_most
 
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise BadResultFile(path, "(file)", "not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = read_at_most(f, st.st_size, limits.file_bytes)
-    finally:
-        os.close(fd)
+    with open_regular(path) as (fd, st), os.fdopen(fd, "rb", closefd=False) as f:
+        data = read_at_most(f, st.st_size, limits.file_bytes)
     if len(data) > limits.file_bytes:
         raise limits.over(path, "(file)", "file_bytes", f"more than {limits.file_bytes:,} bytes")
     return data

@@ -7,6 +7,7 @@ it returns an empty list for a file that holds no scores (recorded as ``not-resu
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
@@ -77,6 +78,27 @@ def higher_is_better(metric: str) -> bool:
     return not any(
         tuple(words[i : i + len(phrase)]) == phrase for phrase in LOWER_IS_BETTER_PHRASES for i in range(len(words))
     )
+
+
+@contextlib.contextmanager
+def open_regular(path: str) -> Iterator[tuple[int, os.stat_result]]:
+    """A descriptor of the regular file at ``path`` and its stat, closed after; raises OSError, and
+    BadResultFile for anything else found there (opened without blocking: a FIFO put in a file's
+    place would block its reader, and the ingest's lock with it, for ever).
+
+    >>> with open_regular("/dev/null") as (fd, st):  # doctest: +ELLIPSIS
+    ...     pass
+    Traceback (most recent call last):
+    evalhouse.errors.BadResultFile: /dev/null: (file): not a regular file
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadResultFile(path, "(file)", "not a regular file")
+        yield fd, st
+    finally:
+        os.close(fd)
 
 
 def read_at_most(f: BinaryIO, size: int, limit: int) -> bytes:
@@ -186,21 +208,15 @@ class Source:
         (b'{}', None, 'spec.json')
         """
         full = os.path.abspath(path)
-        try:
-            fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK)
-        except OSError:
-            return None
         limit = self.limits.file_bytes
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-                return None
-            with os.fdopen(fd, "rb", closefd=False) as f:
-                data = read_at_most(f, st.st_size, limit)
-        except OSError:
+            with open_regular(full) as (fd, st):
+                if st.st_size > limit:
+                    return None
+                with os.fdopen(fd, "rb", closefd=False) as f:
+                    data = read_at_most(f, st.st_size, limit)
+        except (OSError, BadResultFile):
             return None
-        finally:
-            os.close(fd)
         if len(data) > limit:
             return None
         self.dependencies[full] = {
